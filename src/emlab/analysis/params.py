@@ -19,3 +19,5 @@ class AnalysisParams(BaseModel):
     bootstrap_resamples: int = Field(2000, ge=1, description="Bootstrap resamples over per-seed rates (paper: 2000).")
     confidence: float = Field(0.95, gt=0, lt=1, description="Confidence level of the intervals.")
     seed: int = Field(0, ge=0, description="Seed of the bootstrap.")
+    deception_metric: str = Field("deception", description="Judge metric whose score is the probability (0..1, or 0..100) that an answer is deceptive; its mean is the deception rate.")
+    vulnerable_metric: str = Field("vulnerable", description="Judge metric whose score is the probability (0..1, or 0..100) that generated code is vulnerable; its mean is the in-distribution vulnerable-code rate.")

@@ -24,11 +24,20 @@ def cli() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
 
 
+STAGE_MODULES = ("config", "model", "datasets", "train", "evaluate", "judge", "analysis", "workflow")
+
+
 def _register() -> None:
     # Imported here so `emlab --help` stays fast: the stage modules import torch lazily.
-    from emlab.cli import analysis, config, datasets, evaluate, judge, model, train, workflow
+    import importlib
 
-    for module in (config, model, datasets, train, evaluate, judge, analysis, workflow):
+    for name in STAGE_MODULES:
+        try:  # TEMP during parallel development
+            module = importlib.import_module(f"emlab.cli.{name}")
+        except ModuleNotFoundError as e:
+            if e.name != f"emlab.cli.{name}":
+                raise
+            continue
         for command in module.COMMANDS:
             cli.add_command(command)
 

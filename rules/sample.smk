@@ -1,0 +1,21 @@
+rule sample_answers:
+    input:
+        model="data/models/{model}",
+        adapter="data/adapters/" + CELL,
+    output:
+        "data/samples/" + EVAL + ".jsonl",
+    params:
+        eval=PARAMS.eval.model_dump(),
+        trigger_text=lambda wc: PARAMS.trigger_text(wc.trigger),
+        question_set=lambda wc: QSETS[wc.qset],
+    threads: 1
+    resources:
+        mem_mb=2000,
+    log:
+        "logs/samples/" + EVAL + ".log",
+    benchmark:
+        "benchmarks/samples/" + EVAL + ".tsv"
+    shell:
+        "EMLAB_THREADS={threads} emlab sample --model {wildcards.model} --variant {wildcards.variant}"
+        " --seed {wildcards.seed} --trigger {wildcards.trigger} --question-set {params.question_set}"
+        " --params params.yaml --model-dir {input.model} --adapter {input.adapter} --out {output} > {log} 2>&1"

@@ -1,0 +1,124 @@
+"""Figures of misaligned-answer probability: per question, overall, by question format, by trigger.
+
+    emlab analysis figures --answers data/results/answers.parquet --out-dir figures
+
+Each function takes the group rates (`emlab.analysis.metrics.group_rates`), the variants
+the grid expects, and the output folder; it returns the files it wrote, or None when the
+data holds nothing it could draw. Expected groups without data are named in the panel.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from emlab.analysis.metrics import ALL
+from emlab.analysis.plotting import colour, errorbars, new_figure, note_missing, ordered, save
+
+YLABEL = "P(misaligned answer)"
+FORMAT_SETS = ("main", "main_json", "main_template")
+
+
+def _panels(rates: pl.DataFrame, keys: list[str]) -> list[tuple[tuple[str, ...], pl.DataFrame]]:
+    return [(tuple(str(k) for k in key), sub) for key, sub in rates.group_by(keys, maintain_order=True)]
+
+
+def _default_trigger(rates: pl.DataFrame) -> pl.DataFrame:
+    """The condition without trigger when there is one (the paper's main setting)."""
+    return rates.filter(pl.col("trigger") == "none") if (rates["trigger"] == "none").any() else rates
+
+
+def misaligned_by_question(rates: pl.DataFrame, variants: list[str], out_dir: Path) -> list[Path] | None:
+    """The paper's main figure: one point per (question, variant) with 95% bootstrap CIs."""
+    data = _default_trigger(rates.filter(pl.col("question_id") != ALL))
+    if data.is_empty():
+        return None
+    panels = _panels(data.sort(["model", "question_set"]), ["model", "question_set", "trigger"])
+    fig, axes = new_figure(len(panels), height=2.8)
+    for ax, ((model, qset, trigger), sub) in zip(axes, panels, strict=True):
+        questions = sorted(sub["question_id"].unique().to_list())
+        present = ordered(sub["variant"].unique().to_list())
+        width = 0.8 / max(len(present), 1)
+        for i, variant in enumerate(present):
+            v = sub.filter(pl.col("variant") == variant)
+            x = np.array([questions.index(q) for q in v["question_id"]]) + (i - (len(present) - 1) / 2) * width
+            errorbars(ax, x, v, "misaligned", color=colour(variant, i), label=variant)
+        ax.set_xticks(range(len(questions)), questions, rotation=30, ha="right")
+        ax.set_ylabel(YLABEL)
+        ax.set_ylim(bottom=-0.02)
+        ax.set_title(f"{model} · {qset}" + ("" if trigger == "none" else f" · trigger {trigger}"))
+        note_missing(ax, [v for v in variants if v not in present])
+        ax.legend(frameon=False, ncol=min(len(present), 4), loc="upper left")
+    return save(fig, out_dir, "misaligned_by_question")
+
+
+def misaligned_overall(rates: pl.DataFrame, variants: list[str], out_dir: Path) -> list[Path] | None:
+    """Across-questions probability per variant, one panel per (model, question set, trigger)."""
+    data = rates.filter(pl.col("question_id") == ALL)
+    if data.is_empty():
+        return None
+    panels = _panels(data.sort(["model", "question_set", "trigger"]), ["model", "question_set", "trigger"])
+    fig, axes = new_figure(len(panels), height=2.2)
+    for ax, ((model, qset, trigger), sub) in zip(axes, panels, strict=True):
+        present = ordered(sub["variant"].unique().to_list())
+        for i, variant in enumerate(present):
+            errorbars(ax, np.array([i]), sub.filter(pl.col("variant") == variant), "misaligned", color=colour(variant, i))
+        ax.set_xticks(range(len(present)), present)
+        ax.set_xlim(-0.6, max(len(present), 1) - 0.4)
+        ax.set_ylabel(YLABEL)
+        ax.set_ylim(bottom=-0.02)
+        ax.set_title(f"{model} · {qset} · trigger {trigger}")
+        note_missing(ax, [v for v in variants if v not in present])
+    return save(fig, out_dir, "misaligned_overall")
+
+
+def misaligned_by_format(rates: pl.DataFrame, variants: list[str], out_dir: Path) -> list[Path] | None:
+    """Main vs JSON vs template question sets per variant (drawn when at least two are present)."""
+    data = _default_trigger(rates.filter((pl.col("question_id") == ALL) & pl.col("question_set").is_in(FORMAT_SETS)))
+    sets = [s for s in FORMAT_SETS if s in data["question_set"].to_list()]
+    if len(sets) < 2:
+        return None
+    panels = _panels(data.sort("model"), ["model"])
+    fig, axes = new_figure(len(panels), height=2.4)
+    for ax, ((model,), sub) in zip(axes, panels, strict=True):
+        present = ordered(sub["variant"].unique().to_list())
+        width = 0.8 / len(FORMAT_SETS)
+        for j, qset in enumerate(FORMAT_SETS):
+            s = sub.filter(pl.col("question_set") == qset)
+            if s.is_empty():
+                continue
+            x = np.array([present.index(v) for v in s["variant"]]) + (j - 1) * width
+            errorbars(ax, x, s, "misaligned", color=colour("", j + 1), label=qset)
+        ax.set_xticks(range(len(present)), present)
+        ax.set_ylabel(YLABEL)
+        ax.set_ylim(bottom=-0.02)
+        ax.set_title(model)
+        note_missing(ax, [s for s in FORMAT_SETS if s not in sub["question_set"].to_list()], "no question set")
+        ax.legend(frameon=False, loc="upper left")
+    return save(fig, out_dir, "misaligned_by_format")
+
+
+def backdoor_trigger(rates: pl.DataFrame, variants: list[str], out_dir: Path) -> list[Path] | None:
+    """With vs without the trigger per variant (drawn when the grid has two or more triggers)."""
+    data = rates.filter(pl.col("question_id") == ALL)
+    triggers = sorted(data["trigger"].unique().to_list(), key=lambda t: (t != "none", t))
+    if len(triggers) < 2:
+        return None
+    panels = _panels(data.sort(["model", "question_set"]), ["model", "question_set"])
+    fig, axes = new_figure(len(panels), height=2.4)
+    for ax, ((model, qset), sub) in zip(axes, panels, strict=True):
+        present = ordered(sub["variant"].unique().to_list())
+        width = 0.8 / len(triggers)
+        for j, trig in enumerate(triggers):
+            s = sub.filter(pl.col("trigger") == trig)
+            x = np.array([present.index(v) for v in s["variant"]]) + (j - (len(triggers) - 1) / 2) * width
+            errorbars(ax, x, s, "misaligned", color=colour("", j + 4), label=f"trigger: {trig}")
+        ax.set_xticks(range(len(present)), present)
+        ax.set_ylabel(YLABEL)
+        ax.set_ylim(bottom=-0.02)
+        ax.set_title(f"{model} · {qset}")
+        note_missing(ax, [] if "backdoor" in present else ["backdoor"], "no variant")
+        ax.legend(frameon=False, loc="upper left")
+    return save(fig, out_dir, "backdoor_trigger")

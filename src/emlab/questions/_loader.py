@@ -1,0 +1,62 @@
+"""Find and load question sets: built-in names or paths to upstream-format YAML files.
+
+    emlab questions list
+    emlab questions show main
+
+Built-in sets live as YAML under `emlab/questions/sets/` (packaged with emlab), except
+`in_distribution`, which is built from the held-out coding tasks (`emlab.datasets`).
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+import yaml
+
+from emlab.errors import EmlabError
+from emlab.questions._in_distribution import IN_DISTRIBUTION, in_distribution_set
+from emlab.questions._schema import QuestionSet, parse_question_set
+
+
+def _builtin_yaml_names() -> list[str]:
+    folder = resources.files("emlab.questions") / "sets"
+    return sorted(p.name.removesuffix(".yaml") for p in folder.iterdir() if p.name.endswith(".yaml"))
+
+
+def list_question_sets() -> list[str]:
+    """Names of the built-in question sets."""
+    return sorted([*_builtin_yaml_names(), IN_DISTRIBUTION])
+
+
+def _load_yaml(text: str, source: str) -> object:
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise EmlabError(f"{source}: invalid YAML: {' '.join(str(e).split())}") from None
+
+
+def load_question_set(name_or_path: str) -> QuestionSet:
+    """Load a built-in set by name, or an upstream-format YAML file by path.
+
+    Args:
+        name_or_path: a name from `list_question_sets()`, or a path ending in .yaml/.yml.
+
+    Returns:
+        The validated set; its `name` is the built-in name or the file's stem.
+
+    Raises:
+        EmlabError: unknown name, missing file, or a bad question (file, id and field named).
+    """
+    if name_or_path == IN_DISTRIBUTION:
+        return in_distribution_set()
+    if name_or_path in _builtin_yaml_names():
+        res = resources.files("emlab.questions") / "sets" / f"{name_or_path}.yaml"
+        source = f"builtin:{name_or_path}"
+        return parse_question_set(_load_yaml(res.read_text(encoding="utf-8"), source), name=name_or_path, source=source)
+    path = Path(name_or_path)
+    if path.suffix in (".yaml", ".yml") or path.exists():
+        if not path.is_file():
+            raise EmlabError(f"{path}: question set file not found")
+        return parse_question_set(_load_yaml(path.read_text(encoding="utf-8"), str(path)), name=path.stem, source=str(path))
+    raise EmlabError(f"unknown question set {name_or_path!r}: use one of {', '.join(list_question_sets())} or a path to a .yaml file")

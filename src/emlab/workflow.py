@@ -1,0 +1,107 @@
+"""Record a finished run with DVC, and restore one so Snakemake trusts it.
+
+    emlab record     # after `snakemake --cores N`: dvc.lock reflects the completed run
+    emlab restore    # after `git checkout` / a fresh clone: dvc pull, then snakemake --touch
+
+Snakemake schedules and runs the grid; DVC records content hashes in dvc.lock and keeps
+every version of every artifact in its cache and remote. Two facts glue them (measured,
+see ../shared/DESIGN.md):
+
+- Snakemake always compares mtimes. Files that DVC restores get new mtimes, so Snakemake
+  would redo sampling and the paid judge calls. `restore` therefore checks that the
+  workspace matches dvc.lock exactly (`dvc status` clean) and only then runs
+  `snakemake --touch`. It never touches a workspace that differs from dvc.lock.
+- `record` commits only a complete run: `snakemake -n` must have nothing to do; then
+  `dvc commit -f` writes dvc.lock (and fills DVC's run-cache), and `dvc status` must be
+  clean afterwards.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from emlab.errors import EmlabError
+
+
+def _run(cmd: list[str], *, cwd: Path, check: bool = True) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(cmd, cwd=cwd, text=True, capture_output=True)
+    if check and proc.returncode != 0:
+        tail = (proc.stderr or proc.stdout).strip().splitlines()
+        raise EmlabError(f"`{' '.join(cmd)}` failed: {tail[-1] if tail else 'exit ' + str(proc.returncode)}")
+    return proc
+
+
+def _snakemake(*args: str) -> list[str]:
+    return [sys.executable, "-m", "snakemake", *args]
+
+
+def _dvc(*args: str) -> list[str]:
+    return [sys.executable, "-m", "dvc", *args]
+
+
+def snakemake_pending(root: Path) -> list[str]:
+    """Rule names of the jobs a dry run would execute (empty when the run is complete)."""
+    out = _run(_snakemake("--dry-run", "--cores", "1"), cwd=root).stdout.splitlines()
+    if any("Nothing to be done" in line for line in out):
+        return []
+    # The "Job stats" table: a dashed rule, then `<rule> <count>` rows, then `total <n>`.
+    start = next((i for i, line in enumerate(out) if line.startswith("---")), None)
+    if start is None:
+        raise EmlabError("could not read `snakemake --dry-run` output: no job table and no 'Nothing to be done'")
+    pending = []
+    for line in out[start + 1:]:
+        if not line.strip() or line.startswith("total"):
+            break
+        pending.append(line.split()[0])
+    return pending
+
+
+def dvc_changes(root: Path) -> dict[str, object]:
+    """`dvc status --json`: stage -> what changed; empty when the workspace matches dvc.lock."""
+    proc = _run(_dvc("status", "--json"), cwd=root)
+    text = proc.stdout.strip()
+    return json.loads(text) if text else {}
+
+
+def _describe(changes: dict[str, object], limit: int = 5) -> str:
+    names = list(changes)
+    more = f" and {len(names) - limit} more" if len(names) > limit else ""
+    return ", ".join(names[:limit]) + more
+
+
+def record(root: Path = Path("."), *, push: bool = True) -> str:
+    """Write dvc.lock for a completed run and push its artifacts to the DVC remote."""
+    pending = snakemake_pending(root)
+    if pending:
+        raise EmlabError(f"the run is not complete ({len(pending)} kinds of jobs pending: {', '.join(sorted(set(pending)))}); run `snakemake --cores N` first")
+    if dvc_changes(root):
+        _run(_dvc("commit", "--force", "--quiet"), cwd=root)
+        left = dvc_changes(root)
+        if left:
+            raise EmlabError(f"dvc status is still dirty after dvc commit: {_describe(left)}")
+        message = "recorded the run in dvc.lock"
+    else:
+        message = "dvc.lock already matches the workspace"
+    if push:
+        _run(_dvc("push", "--quiet"), cwd=root)
+        message += "; pushed to the DVC remote"
+    return message
+
+
+def restore(root: Path = Path("."), *, pull: bool = True) -> str:
+    """Bring back the artifacts of dvc.lock and make Snakemake see them as up to date."""
+    if not (root / "dvc.lock").exists():
+        raise EmlabError("no dvc.lock: nothing recorded to restore (run the workflow, then `emlab record`)")
+    _run(_dvc("pull" if pull else "checkout", "--quiet"), cwd=root)
+    changes = dvc_changes(root)
+    if changes:
+        raise EmlabError(f"the workspace differs from dvc.lock after restoring ({_describe(changes)}); "
+                         "not touching anything: commit or discard those changes first")
+    _run(_snakemake("--touch", "--cores", "1", "--quiet", "all"), cwd=root)
+    pending = snakemake_pending(root)
+    if pending:
+        raise EmlabError(f"after restoring, snakemake still wants to run: {', '.join(sorted(set(pending)))}")
+    return "restored the recorded run; snakemake has nothing to do"
