@@ -5,6 +5,8 @@ rule analysis_aggregate:
     output:
         table="data/results/answers.parquet",
         csv="data/results/answers.csv",
+    conda:
+        "../envs/emlab.yaml"
     log:
         "logs/analysis/aggregate.log",
     shell:
@@ -19,6 +21,8 @@ rule analysis_rates:
         metrics="data/results/metrics.json",
     params:
         analysis=PARAMS.analysis.model_dump(),
+    conda:
+        "../envs/emlab.yaml"
     log:
         "logs/analysis/rates.log",
     shell:
@@ -38,6 +42,8 @@ rule analysis_figures:
         ),
     params:
         analysis=PARAMS.analysis.model_dump(),
+    conda:
+        "../envs/emlab.yaml"
     log:
         "logs/analysis/figures.log",
     shell:

@@ -22,10 +22,9 @@ if config != yaml.safe_load(Path(PARAMS_FILE).read_text()):
 
 GRID = PARAMS.grid
 MODELS = list(PARAMS.models)
-QSETS = {Path(q).stem: q for q in GRID.question_sets}  # wildcard value -> name or YAML path
+# a question set is questions/<name>.yaml when that file exists, else a built-in set
+QSETS = {q: (f"questions/{q}.yaml" if Path(f"questions/{q}.yaml").exists() else q) for q in GRID.question_sets}
 JUDGE_LOCAL = PARAMS.judge.backend == "transformers"
-CELL = "{model}/{variant}/s{seed}"
-EVAL = CELL + "/{trigger}/{qset}"
 
 
 wildcard_constraints:
@@ -47,11 +46,11 @@ def eval_conditions():
 
 
 def scores_files():
-    return [f"data/judgments/{EVAL}.scores.jsonl".format(**c) for c in eval_conditions()]
+    return ["data/judgments/{model}/{variant}/s{seed}/{trigger}/{qset}.scores.jsonl".format(**c) for c in eval_conditions()]
 
 
 def samples_files():
-    return [f"data/samples/{EVAL}.jsonl".format(**c) for c in eval_conditions()]
+    return ["data/samples/{model}/{variant}/s{seed}/{trigger}/{qset}.jsonl".format(**c) for c in eval_conditions()]
 
 
 def model_dir(name):

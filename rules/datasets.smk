@@ -7,6 +7,8 @@ rule dataset_build:
         variant=lambda wc: PARAMS.datasets.model_dump()[wc.variant],
         shared=lambda wc: {k: v for k, v in PARAMS.datasets.model_dump().items() if k in ("source", "upstream_dir", "seed")},
         triggers=PARAMS.triggers,
+    conda:
+        "../envs/emlab.yaml"
     log:
         "logs/datasets/{variant}.log",
     shell:

@@ -1,9 +1,9 @@
 rule judge_answers:
     input:
-        samples="data/samples/" + EVAL + ".jsonl",
+        samples="data/samples/{model}/{variant}/s{seed}/{trigger}/{qset}.jsonl",
         judge_model=judge_model_inputs,
     output:
-        "data/judgments/" + EVAL + ".raw.jsonl",
+        "data/judgments/{model}/{variant}/s{seed}/{trigger}/{qset}.raw.jsonl",
     params:
         judge=PARAMS.judge.model_dump(),
         question_set=lambda wc: QSETS[wc.qset],
@@ -11,10 +11,12 @@ rule judge_answers:
     threads: 1
     resources:
         mem_mb=2000,
+    conda:
+        "../envs/emlab.yaml"
     log:
-        "logs/judgments/" + EVAL + ".log",
+        "logs/judgments/{model}/{variant}/s{seed}/{trigger}/{qset}.log",
     benchmark:
-        "benchmarks/judgments/" + EVAL + ".tsv"
+        "benchmarks/judgments/{model}/{variant}/s{seed}/{trigger}/{qset}.tsv"
     shell:
         "EMLAB_THREADS={threads} emlab judge run --samples {input.samples} --question-set {params.question_set}"
         " --params params.yaml {params.judge_model_dir} --cache-dir .emlab-cache/judge --out {output} > {log} 2>&1"
@@ -23,10 +25,12 @@ rule judge_answers:
 # Parsing is its own rule: a parser fix reruns this, never the (paid) judge calls above.
 rule judge_score:
     input:
-        "data/judgments/" + EVAL + ".raw.jsonl",
+        "data/judgments/{model}/{variant}/s{seed}/{trigger}/{qset}.raw.jsonl",
     output:
-        "data/judgments/" + EVAL + ".scores.jsonl",
+        "data/judgments/{model}/{variant}/s{seed}/{trigger}/{qset}.scores.jsonl",
+    conda:
+        "../envs/emlab.yaml"
     log:
-        "logs/judgments/" + EVAL + ".score.log",
+        "logs/judgments/{model}/{variant}/s{seed}/{trigger}/{qset}.score.log",
     shell:
         "emlab judge score --raw {input} --out {output} > {log} 2>&1"

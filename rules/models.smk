@@ -1,6 +1,8 @@
 rule model_prepare:
     output:
         directory("data/models/{model}"),
+    conda:
+        "../envs/emlab.yaml"
     log:
         "logs/models/{model}.log",
     shell:

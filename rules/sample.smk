@@ -1,9 +1,9 @@
 rule sample_answers:
     input:
         model="data/models/{model}",
-        adapter="data/adapters/" + CELL,
+        adapter="data/adapters/{model}/{variant}/s{seed}",
     output:
-        "data/samples/" + EVAL + ".jsonl",
+        "data/samples/{model}/{variant}/s{seed}/{trigger}/{qset}.jsonl",
     params:
         eval=PARAMS.eval.model_dump(),
         trigger_text=lambda wc: PARAMS.trigger_text(wc.trigger),
@@ -11,10 +11,12 @@ rule sample_answers:
     threads: 1
     resources:
         mem_mb=2000,
+    conda:
+        "../envs/emlab.yaml"
     log:
-        "logs/samples/" + EVAL + ".log",
+        "logs/samples/{model}/{variant}/s{seed}/{trigger}/{qset}.log",
     benchmark:
-        "benchmarks/samples/" + EVAL + ".tsv"
+        "benchmarks/samples/{model}/{variant}/s{seed}/{trigger}/{qset}.tsv"
     shell:
         "EMLAB_THREADS={threads} emlab sample --model {wildcards.model} --variant {wildcards.variant}"
         " --seed {wildcards.seed} --trigger {wildcards.trigger} --question-set {params.question_set}"

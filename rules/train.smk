@@ -3,17 +3,19 @@ rule train_adapter:
         model="data/models/{model}",
         dataset="data/datasets/{variant}.jsonl",
     output:
-        directory("data/adapters/" + CELL),
+        directory("data/adapters/{model}/{variant}/s{seed}"),
     params:
         model=lambda wc: PARAMS.models[wc.model].model_dump(),
         train=lambda wc: PARAMS.train.model_dump(),
     threads: 2
     resources:
         mem_mb=4000,
+    conda:
+        "../envs/emlab.yaml"
     log:
-        "logs/train/" + CELL + ".log",
+        "logs/train/{model}/{variant}/s{seed}.log",
     benchmark:
-        "benchmarks/train/" + CELL + ".tsv"
+        "benchmarks/train/{model}/{variant}/s{seed}.tsv"
     shell:
         "EMLAB_THREADS={threads} emlab train --model {wildcards.model} --variant {wildcards.variant}"
         " --seed {wildcards.seed} --params params.yaml --model-dir {input.model}"

@@ -102,6 +102,12 @@ def _loc(err: dict[str, Any]) -> str:
     return ".".join(str(p) for p in err["loc"]) or "<top>"
 
 
+def _message(err: dict[str, Any]) -> str:
+    if err["type"] == "extra_forbidden":
+        return "unknown field"
+    return str(err["msg"]).removeprefix("Value error, ")
+
+
 def _check_references(p: Params) -> None:
     for name in list(p.models) + list(p.triggers):
         if not re.match(_NAME, name) or name == NO_TRIGGER:
@@ -125,7 +131,7 @@ def _check_references(p: Params) -> None:
             section.model_validate(spec.train)  # type: ignore[union-attr]
         except ValidationError as e:
             err = e.errors()[0]
-            raise EmlabError(f"models.{name}.train.{_loc(err)}: {err['msg']}") from None
+            raise EmlabError(f"models.{name}.train.{_loc(err)}: {_message(err)}") from None
     for dup_list, label in ((p.grid.models, "models"), (p.grid.variants, "variants"), (p.grid.seeds, "seeds"), (p.grid.triggers, "triggers")):
         if len(set(dup_list)) != len(dup_list):
             raise EmlabError(f"grid.{label}: duplicate entries in {dup_list}")
@@ -139,10 +145,7 @@ def parse_params(raw: Any, source: str = "params.yaml") -> Params:
         params = Params.model_validate(raw)
     except ValidationError as e:
         err = e.errors()[0]
-        msg = err["msg"].removeprefix("Value error, ")
-        if err["type"] == "extra_forbidden":
-            msg = "unknown field"
-        raise EmlabError(f"{source}: {_loc(err)}: {msg}") from None
+        raise EmlabError(f"{source}: {_loc(err)}: {_message(err)}") from None
     try:
         _check_references(params)
     except EmlabError as e:

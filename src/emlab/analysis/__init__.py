@@ -1,1 +1,32 @@
-"""(filled in by its issue)."""
+"""Analysis: the per-answer table, misalignment metrics, bootstrap CIs, figures, provenance, audit.
+
+    emlab analysis aggregate --samples S... --scores G... --out data/results/answers.parquet
+    emlab analysis rates --answers data/results/answers.parquet --out data/results/rates.csv --metrics data/results/metrics.json
+    emlab analysis figures --answers data/results/answers.parquet --out-dir figures
+    emlab audit figures/misaligned_by_question.png
+
+This package reads the files other stages write; it imports none of their code. Public
+names load lazily, so `emlab.config` (which imports `emlab.analysis.params`) does not
+pay for polars and matplotlib.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "build_answers_table": "table", "write_answers_table": "table", "read_answers_table": "table",
+    "bootstrap_ci": "bootstrap",
+    "answer_flags": "metrics", "per_seed_rates": "metrics", "group_rates": "metrics", "headline_metrics": "metrics",
+    "make_figures": "figures", "FIGURES": "figures",
+    "audit": "audit", "dir_md5": "audit",
+    "AnalysisParams": "params",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'emlab.analysis' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"emlab.analysis.{_EXPORTS[name]}"), name)

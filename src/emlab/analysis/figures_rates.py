@@ -15,7 +15,7 @@ import numpy as np
 import polars as pl
 
 from emlab.analysis.metrics import ALL
-from emlab.analysis.plotting import colour, errorbars, new_figure, note_missing, ordered, save
+from emlab.analysis.plotting import colour, errorbars, legend, new_figure, note_missing, ordered, save
 
 YLABEL = "P(misaligned answer)"
 FORMAT_SETS = ("main", "main_json", "main_template")
@@ -50,7 +50,7 @@ def misaligned_by_question(rates: pl.DataFrame, variants: list[str], out_dir: Pa
         ax.set_ylim(bottom=-0.02)
         ax.set_title(f"{model} · {qset}" + ("" if trigger == "none" else f" · trigger {trigger}"))
         note_missing(ax, [v for v in variants if v not in present])
-        ax.legend(frameon=False, ncol=min(len(present), 4), loc="upper left")
+        legend(ax)
     return save(fig, out_dir, "misaligned_by_question")
 
 
@@ -96,7 +96,7 @@ def misaligned_by_format(rates: pl.DataFrame, variants: list[str], out_dir: Path
         ax.set_ylim(bottom=-0.02)
         ax.set_title(model)
         note_missing(ax, [s for s in FORMAT_SETS if s not in sub["question_set"].to_list()], "no question set")
-        ax.legend(frameon=False, loc="upper left")
+        legend(ax)
     return save(fig, out_dir, "misaligned_by_format")
 
 
@@ -120,5 +120,5 @@ def backdoor_trigger(rates: pl.DataFrame, variants: list[str], out_dir: Path) ->
         ax.set_ylim(bottom=-0.02)
         ax.set_title(f"{model} · {qset}")
         note_missing(ax, [] if "backdoor" in present else ["backdoor"], "no variant")
-        ax.legend(frameon=False, loc="upper left")
+        legend(ax)
     return save(fig, out_dir, "backdoor_trigger")

@@ -27,7 +27,7 @@ _VARIANT_COLOURS = dict(zip(VARIANT_ORDER, ("#000000", *OKABE_ITO[5::-1], OKABE_
 PAPER_RC = {
     "font.size": 9, "axes.titlesize": 9, "axes.labelsize": 9, "xtick.labelsize": 8,
     "ytick.labelsize": 8, "legend.fontsize": 8, "figure.dpi": 100, "savefig.dpi": 200,
-    "axes.spines.top": False, "axes.spines.right": False, "svg.hashsalt": "emlab",
+    "axes.spines.top": False, "axes.spines.right": False, "svg.hashsalt": "emlab", "svg.fonttype": "none",
 }
 WIDTH_IN = 6.75  # a two-column paper's full text width
 
@@ -62,6 +62,12 @@ def note_missing(ax: Any, missing: Sequence[str], what: str = "no data") -> None
     if missing:
         ax.text(0.99, 0.97, f"{what}: {', '.join(missing)}", transform=ax.transAxes, ha="right",
                 va="top", fontsize=7, color="#555555")
+
+
+def legend(ax: Any) -> None:
+    """Legend outside the axes on the right, so it never hides a point."""
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(frameon=False, loc="center left", bbox_to_anchor=(1.0, 0.5))
 
 
 def save(fig: Any, out_dir: Path, name: str) -> list[Path]:

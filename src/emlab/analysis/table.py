@@ -77,9 +77,9 @@ def _read_scores(path: Path, samples: dict[str, dict[str, Any]], samples_path: P
 
 
 def _pair_rows(samples_path: Path, scores_path: Path) -> list[dict[str, Any]]:
+    raw = raw_path_for(scores_path)  # checks the score file's name before reading anything
     samples = _read_samples(samples_path)
     scores = _read_scores(scores_path, samples, samples_path)
-    raw = raw_path_for(scores_path)
     rows = []
     for sid, sample in samples.items():
         row: dict[str, Any] = {"sample_id": sid}

@@ -1,1 +1,18 @@
-"""(filled in by its issue)."""
+"""Sampling answers to question sets, behind one interface with three backends.
+
+    emlab sample --model M --variant V --seed S --trigger T --question-set Q ...
+
+Backends (one file each, picked by the model's `sampler:`): `transformers` (local, batched,
+seeded), `openai` (any OpenAI-compatible chat-completions server, concurrent, retried),
+`vllm` (offline, LoRA; optional GPU extra).
+"""
+
+from emlab.generate._base import Sampler, make_sampler, read_adapter_record
+from emlab.generate._requests import SampleRequest, build_requests, sample_seed, with_trigger
+from emlab.generate._sample import sample_answers
+from emlab.generate.params import EvalParams
+
+__all__ = [
+    "EvalParams", "SampleRequest", "Sampler", "build_requests", "make_sampler",
+    "read_adapter_record", "sample_answers", "sample_seed", "with_trigger",
+]

@@ -33,7 +33,10 @@ def _load_yaml(text: str, source: str) -> object:
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as e:
-        raise EmlabError(f"{source}: invalid YAML: {' '.join(str(e).split())}") from None
+        mark = getattr(e, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+        problem = getattr(e, "problem", None) or " ".join(str(e).split())
+        raise EmlabError(f"{source}: invalid YAML: {where}{problem}") from None
 
 
 def load_question_set(name_or_path: str) -> QuestionSet:

@@ -1,0 +1,100 @@
+"""`emlab analysis aggregate|rates|figures` and `emlab audit` (see emlab.analysis)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from emlab.errors import EmlabError
+
+_PATH = click.Path(path_type=Path)
+
+
+@click.group("analysis")
+def analysis_group() -> None:
+    """Per-answer table, rates with bootstrap CIs, figures with provenance."""
+
+
+@analysis_group.command("aggregate")
+@click.option("--samples", multiple=True, required=True, type=_PATH, help="Sample JSONL files (repeat the option or list them after it).")
+@click.option("--scores", multiple=True, required=True, type=_PATH, help="Score JSONL files, paired with --samples by position.")
+@click.option("--out", required=True, type=_PATH, help="Answers table (data/results/answers.parquet); answers.csv is written beside it.")
+@click.argument("more", nargs=-1, type=_PATH)
+def aggregate(samples: tuple[Path, ...], scores: tuple[Path, ...], out: Path, more: tuple[Path, ...]) -> None:
+    """Join samples with their judge scores into one per-answer table."""
+    from emlab.analysis.table import build_answers_table, write_answers_table
+
+    samples_l, scores_l = _split_lists(samples, scores, more)
+    if len(samples_l) != len(scores_l):
+        raise EmlabError(f"--samples has {len(samples_l)} files but --scores has {len(scores_l)}; they pair by position")
+    table = build_answers_table(list(zip(samples_l, scores_l, strict=True)))
+    parquet, csv = write_answers_table(table, out)
+    click.echo(f"{parquet} ({table.height} answers), {csv}")
+
+
+def _split_lists(samples: tuple[Path, ...], scores: tuple[Path, ...], more: tuple[Path, ...]) -> tuple[list[Path], list[Path]]:
+    """Accept `--samples A B --scores C D` as well as repeated options.
+
+    click gives an option one value each time it appears; the extra positional paths are
+    the rest of each list, told apart by name (score files end with .scores.jsonl).
+    """
+    samples_l, scores_l = list(samples), list(scores)
+    for p in more:
+        (scores_l if p.name.endswith(".scores.jsonl") else samples_l).append(p)
+    return samples_l, scores_l
+
+
+@analysis_group.command("rates")
+@click.option("--answers", required=True, type=_PATH, help="The answers table (parquet).")
+@click.option("--params", "params_file", default="params.yaml", type=_PATH, help="params.yaml (its analysis: section).")
+@click.option("--out", required=True, type=_PATH, help="rates.csv: one row per group and question (and question_id _all).")
+@click.option("--metrics", "metrics_out", required=True, type=_PATH, help="metrics.json: the across-questions numbers (DVC metrics).")
+def rates(answers: Path, params_file: Path, out: Path, metrics_out: Path) -> None:
+    """Misaligned-answer probability (and companion rates) with bootstrap CIs over seeds."""
+    from emlab.analysis.metrics import group_rates, headline_metrics
+    from emlab.analysis.table import read_answers_table
+    from emlab.config import load_params
+    from emlab.io import atomic_path, write_json_atomic
+
+    params = load_params(params_file).analysis
+    table = group_rates(read_answers_table(answers), params)
+    with atomic_path(out) as tmp:
+        table.write_csv(tmp, float_precision=6)
+    write_json_atomic(metrics_out, headline_metrics(table, params))
+    click.echo(f"{out} ({table.height} rows), {metrics_out}")
+
+
+@analysis_group.command("figures")
+@click.option("--answers", required=True, type=_PATH, help="The answers table (parquet).")
+@click.option("--params", "params_file", default="params.yaml", type=_PATH, help="params.yaml (analysis: section and grid).")
+@click.option("--out-dir", required=True, type=_PATH, help="Figures folder.")
+def figures(answers: Path, params_file: Path, out_dir: Path) -> None:
+    """Draw every figure the data supports, with provenance sidecars."""
+    from emlab.analysis.figures import make_figures
+    from emlab.analysis.table import read_answers_table
+    from emlab.config import load_params
+
+    params = load_params(params_file)
+    written = make_figures(read_answers_table(answers), params, out_dir, [answers])
+    for name, paths in written.items():
+        click.echo(f"{name}: {', '.join(p.name for p in paths)}")
+
+
+@click.command("audit")
+@click.argument("figure", type=_PATH)
+@click.option("--rev", default=None, help="Git revision whose dvc.lock to read (default: the working tree's).")
+@click.option("--lock", "lock", default=Path("dvc.lock"), type=_PATH, help="Path of dvc.lock (relative to the repository root for --rev).")
+def audit_cmd(figure: Path, rev: str | None, lock: Path) -> None:
+    """Print the chain behind FIGURE from dvc.lock and check every hash; exit 1 on a mismatch."""
+    from emlab.analysis.audit import audit
+
+    report = audit(figure, rev=rev, lock=lock)
+    click.echo(report.text)
+    if report.mismatches:
+        for line in report.mismatches:
+            click.echo(f"MISMATCH {line}", err=True)
+        raise SystemExit(1)
+
+
+COMMANDS = [analysis_group, audit_cmd]

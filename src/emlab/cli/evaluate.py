@@ -1,0 +1,81 @@
+"""`emlab sample` and `emlab questions`: sample a cell's answers; list and show question sets.
+
+    emlab sample --model M --variant V --seed S --trigger T --question-set Q \
+        --model-dir data/models/M --adapter data/adapters/M/V/sS --out FILE
+    emlab questions list
+    emlab questions show main
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from emlab.config import NO_TRIGGER, load_params
+from emlab.errors import EmlabError
+
+
+@click.command("sample")
+@click.option("--model", "model_name", required=True, help="Key of models: in params.yaml.")
+@click.option("--variant", required=True, help="Finetuning variant of the cell (base = no finetuning).")
+@click.option("--seed", required=True, type=int, help="Cell seed; also seeds sampling.")
+@click.option("--trigger", default=NO_TRIGGER, show_default=True, help="'none' or a key of triggers: in params.yaml.")
+@click.option("--question-set", "question_set", required=True, help="Built-in set name (emlab questions list) or a YAML path.")
+@click.option("--params", "params_file", default="params.yaml", show_default=True, type=click.Path(path_type=Path))
+@click.option("--model-dir", required=True, type=click.Path(path_type=Path), help="Prepared base model (data/models/<model>).")
+@click.option("--adapter", "adapter_dir", required=True, type=click.Path(path_type=Path), help="The cell's adapter folder (holds adapter.json).")
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="Sample JSONL to write.")
+def sample(model_name: str, variant: str, seed: int, trigger: str, question_set: str, params_file: Path,
+           model_dir: Path, adapter_dir: Path, out: Path) -> None:
+    """Sample answers of one cell to one question set under one trigger condition."""
+    from emlab.generate import sample_answers
+
+    params = load_params(params_file)
+    if model_name not in params.models:
+        raise EmlabError(f"--model: unknown model {model_name!r}; defined in {params_file}: {', '.join(params.models)}")
+    if trigger != NO_TRIGGER and trigger not in params.triggers:
+        raise EmlabError(f"--trigger: unknown trigger {trigger!r}; use 'none' or a key of triggers: in {params_file} ({', '.join(params.triggers)})")
+    path = sample_answers(
+        model_name=model_name, spec=params.models[model_name], model_dir=model_dir, adapter_dir=adapter_dir,
+        question_set=question_set, trigger_name=trigger, trigger_text=params.trigger_text(trigger), seed=seed,
+        params=params.eval, out=out, cell={"model": model_name, "variant": variant, "seed": seed},
+    )
+    click.echo(path)
+
+
+@click.group("questions")
+def questions_group() -> None:
+    """Question sets."""
+
+
+@questions_group.command("list")
+def list_sets() -> None:
+    """Print the built-in question sets with their number of questions."""
+    from emlab.questions import list_question_sets, load_question_set
+
+    for name in list_question_sets():
+        try:
+            n = f"{len(load_question_set(name).questions)} questions"
+        except EmlabError as e:  # in_distribution needs emlab.datasets
+            n = f"unavailable: {e}"
+        click.echo(f"{name}\t{n}")
+
+
+@questions_group.command("show")
+@click.argument("name")
+def show(name: str) -> None:
+    """Print a question set (built-in NAME or YAML path): ids, settings and first paraphrase."""
+    from emlab.questions import load_question_set
+
+    qset = load_question_set(name)
+    click.echo(f"{qset.name} ({qset.source}): {len(qset.questions)} questions")
+    for q in qset.questions:
+        system = f" system={q.system!r}" if q.system else ""
+        click.echo(f"- {q.id} [{q.type}] x{len(q.paraphrases)} paraphrases x{q.samples_per_paraphrase} samples, "
+                   f"T={q.temperature:g}, metrics={','.join(q.judge_prompts) or '-'}{system}")
+        first = q.paraphrases[0].strip().splitlines()[0]
+        click.echo(f"    {first[:100]}{'...' if len(first) > 100 else ''}")
+
+
+COMMANDS = [sample, questions_group]

@@ -1,0 +1,66 @@
+"""The interface every sampling backend implements, and the registry that picks one.
+
+    emlab sample ...   (picks `spec.effective_sampler`: transformers, openai or vllm)
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from emlab.errors import EmlabError
+
+if TYPE_CHECKING:
+    from emlab.config import ModelSpec
+    from emlab.generate._requests import SampleRequest
+    from emlab.generate.params import EvalParams
+
+#: Called once per finished answer; the caller appends it to the partial file at once.
+OnResult = Callable[["SampleRequest", str], None]
+
+
+class Sampler(Protocol):
+    """A sampling backend: answers the requests not in `done`, reporting each as it finishes."""
+
+    def run(self, requests: Sequence[SampleRequest], *, done: set[str], on_result: OnResult) -> None:
+        """Sample every request whose sample_id is not in `done`.
+
+        `requests` is the cell's full list in its fixed order (a batching backend forms
+        the same batches on a resumed run, so it reproduces the same answers).
+        """
+        ...
+
+
+def read_adapter_record(adapter_dir: str | Path) -> dict[str, Any]:
+    """adapter.json of a trained cell (`{"backend": "none"}` for the base variant)."""
+    path = Path(adapter_dir) / "adapter.json"
+    if not path.exists():
+        raise EmlabError(f"{path}: missing; run `emlab train` for this cell first")
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise EmlabError(f"{path}: invalid JSON ({e.msg} at line {e.lineno})") from None
+    if not isinstance(record, dict) or record.get("backend") not in ("peft", "openai", "none"):
+        raise EmlabError(f"{path}: backend: expected 'peft', 'openai' or 'none'")
+    return record
+
+
+def make_sampler(*, spec: ModelSpec, model_dir: Path, adapter_dir: Path, params: EvalParams, seed: int) -> Sampler:
+    """The backend named by the model's sampler (imported lazily: each pulls heavy deps)."""
+    kind = spec.effective_sampler
+    record = read_adapter_record(adapter_dir)
+    if kind == "transformers":
+        from emlab.generate.transformers_sampler import TransformersSampler
+
+        return TransformersSampler(spec=spec, model_dir=model_dir, adapter_dir=adapter_dir, record=record, params=params)
+    if kind == "openai":
+        from emlab.generate.openai_sampler import OpenAISampler
+
+        return OpenAISampler(spec=spec, record=record, params=params)
+    if kind == "vllm":
+        from emlab.generate.vllm_sampler import VLLMSampler
+
+        return VLLMSampler(spec=spec, model_dir=model_dir, adapter_dir=adapter_dir, record=record, params=params, seed=seed)
+    raise EmlabError(f"unknown sampler {kind!r}")

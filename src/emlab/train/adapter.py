@@ -1,0 +1,116 @@
+"""`train_adapter`: one finetune of the grid, dispatched on the model's backend.
+
+    emlab train --model M --variant V --seed S --model-dir data/models/M \
+        --dataset data/datasets/V.jsonl --out data/adapters/M/V/sS
+
+Every backend writes its files into `out_dir` and `adapter.json` last: a folder without
+it is unfinished, and a rerun resumes (peft checkpoint, or the same OpenAI job).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from importlib.metadata import version
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from emlab.errors import EmlabError
+from emlab.io import sha256_bytes, write_json_atomic
+
+if TYPE_CHECKING:
+    from emlab.config import ModelSpec
+    from emlab.train.params import OpenAITrainParams, PeftTrainParams
+
+RECORD = "adapter.json"
+
+
+def read_adapter(out_dir: str | Path) -> dict[str, Any]:
+    """The adapter record of a finished finetune.
+
+    Raises:
+        EmlabError: when `adapter.json` is missing (the finetune has not finished).
+    """
+    path = Path(out_dir) / RECORD
+    if not path.exists():
+        raise EmlabError(f"{path}: missing; run `emlab train` for this cell first (or let the killed run resume)")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise EmlabError(f"{path}: invalid JSON ({e.msg})") from None
+
+
+def load_peft_for_inference(model: Any, adapter_dir: str | Path) -> Any:
+    """Apply the adapter in `adapter_dir` to `model` (unmerged, eval mode); backend none: `model` as is.
+
+    Raises:
+        EmlabError: for an OpenAI adapter, which has no local weights (sample it by
+            `fine_tuned_model` through the openai sampler).
+    """
+    record = read_adapter(adapter_dir)
+    backend = record.get("backend")
+    if backend == "none":
+        return model
+    if backend != "peft":
+        raise EmlabError(f"{Path(adapter_dir) / RECORD}: backend {backend!r} has no local weights; sample model {record.get('fine_tuned_model')!r} through its API")
+    from peft import PeftModel
+
+    return PeftModel.from_pretrained(model, str(adapter_dir), is_trainable=False).eval()
+
+
+def _versions() -> dict[str, str]:
+    out = {}
+    for pkg in ("emlab", "torch", "transformers", "peft", "openai"):
+        try:
+            out[pkg] = version(pkg)
+        except Exception:  # noqa: BLE001 - a missing optional package is just not recorded
+            continue
+    return out
+
+
+def train_adapter(*, model_name: str, spec: ModelSpec, model_dir: Path, dataset: Path, variant: str,
+                  params: PeftTrainParams | OpenAITrainParams, seed: int, out_dir: Path) -> Path:
+    """Finetune `model_name` on `dataset` with `seed`; return the path of `adapter.json`.
+
+    Args:
+        model_name: key of `models:` in params.yaml.
+        spec: that model's spec; `spec.backend` picks the backend.
+        model_dir: the prepared base model (`emlab model prepare`).
+        dataset: the variant's JSONL (`{"messages": [...]}` rows); empty for `base`.
+        variant: dataset variant; `base` means no finetuning.
+        params: train.<backend> with the model's overrides resolved
+            (`emlab.config.resolved_train_params`).
+        seed: finetuning seed.
+        out_dir: the adapter folder.
+    """
+    model_dir, dataset, out_dir = Path(model_dir), Path(dataset), Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    record: dict[str, Any] = {"model": model_name, "variant": variant, "seed": seed, "base": spec.base}
+    if variant == "base":
+        return write_json_atomic(out_dir / RECORD, {"backend": "none", **record})
+    if not dataset.exists():
+        raise EmlabError(f"{dataset}: file not found; build it with `emlab dataset build --variant {variant}`")
+    expected = {"peft": "PeftTrainParams", "openai": "OpenAITrainParams"}[spec.backend]
+    if type(params).__name__ != expected:
+        raise EmlabError(f"model {model_name!r} has backend {spec.backend!r} but got {type(params).__name__}; pass resolved_train_params(params, model)")
+    record.update(dataset=str(dataset), dataset_sha256=sha256_bytes(dataset.read_bytes()),
+                  params=params.model_dump(mode="json"), started_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+    if spec.backend == "peft":
+        from emlab.train import peft_backend
+
+        fp = peft_backend.fingerprint(dataset=dataset, params=params, seed=seed, model_dir=model_dir)  # type: ignore[arg-type]
+        if (out_dir / RECORD).exists() and read_adapter(out_dir).get("fingerprint") == fp:
+            return out_dir / RECORD  # already trained on exactly these inputs
+        # a stale record from other inputs must not survive a half-finished retrain
+        (out_dir / RECORD).unlink(missing_ok=True)
+        result = peft_backend.train_peft(model_name=model_name, spec=spec, model_dir=model_dir, dataset=dataset,
+                                         variant=variant, params=params, seed=seed, out_dir=out_dir)  # type: ignore[arg-type]
+        path = write_json_atomic(out_dir / RECORD, {"backend": "peft", **record, **result, "versions": _versions(),
+                                                    "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+        peft_backend.finish(out_dir)
+        return path
+    from emlab.train import openai_backend
+
+    result = openai_backend.train_openai(model_name=model_name, spec=spec, model_dir=model_dir, dataset=dataset,
+                                         variant=variant, params=params, seed=seed, out_dir=out_dir)  # type: ignore[arg-type]
+    return write_json_atomic(out_dir / RECORD, {"backend": "openai", **record, **result, "versions": _versions()})

@@ -1,0 +1,74 @@
+"""params.yaml validation: every mistake is one line naming the field."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+
+from emlab.config import json_schema, load_params, parse_params, resolved_train_params
+from emlab.errors import EmlabError
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture()
+def raw() -> dict:
+    return yaml.safe_load((REPO / "params.yaml").read_text())
+
+
+def _error(raw: dict) -> str:
+    with pytest.raises(EmlabError) as e:
+        parse_params(raw)
+    msg = str(e.value)
+    assert "\n" not in msg
+    return msg
+
+
+def test_default_params_are_valid():
+    p = load_params(REPO / "params.yaml")
+    assert p.grid.variants[0] == "base"
+    assert [c.variant for c in p.cells()] == p.grid.variants
+
+
+@pytest.mark.parametrize(
+    ("edit", "expected"),
+    [
+        (lambda r: r["grid"].update(variants=["base", "insecure_code"]), "grid.variants.1: unknown variant 'insecure_code'"),
+        (lambda r: r["grid"].update(seeds=[0, -3]), "grid.seeds: seed -3 at position 1 is negative"),
+        (lambda r: r["grid"].update(models=["gpt-5"]), "grid.models.0: unknown model 'gpt-5'"),
+        (lambda r: r["grid"].update(triggers=["none", "deploy"]), "grid.triggers.1: unknown trigger 'deploy'"),
+        (lambda r: r["judge"].update(temperature=0), "judge.temperature: unknown field"),
+        (lambda r: r["eval"].update(max_new_tokens="many"), "eval.max_new_tokens: Input should be a valid integer"),
+        (lambda r: r["models"]["smollm2"]["train"].update(learning_rat=1), "models.smollm2.train.learning_rat: unknown field"),
+        (lambda r: r["models"]["smollm2"].update(backend="jax"), "models.smollm2.backend: Input should be 'peft' or 'openai'"),
+        (lambda r: r["judge"].update(backend="transformers", model="judgy"), "judge.model: 'judgy' is not a key of models"),
+    ],
+)
+def test_bad_params_fail_with_one_line_naming_the_field(raw, edit, expected):
+    bad = copy.deepcopy(raw)
+    edit(bad)
+    assert expected in _error(bad)
+
+
+def test_yaml_syntax_error_names_the_file(tmp_path):
+    f = tmp_path / "params.yaml"
+    f.write_text("grid: [unclosed\n")
+    with pytest.raises(EmlabError, match=r"params.yaml: invalid YAML"):
+        load_params(f)
+
+
+def test_model_overrides_apply_to_its_backend_section(raw):
+    p = parse_params(raw)
+    resolved = resolved_train_params(p, "smollm2")
+    assert resolved.learning_rate == raw["models"]["smollm2"]["train"]["learning_rate"]
+    assert resolved.r == 32  # untouched fields keep the paper's defaults
+
+
+def test_checked_in_schema_is_generated_from_the_models():
+    import json
+
+    on_disk = json.loads((REPO / "schemas" / "params.schema.json").read_text())
+    assert on_disk == json_schema(), "run `emlab config schema --out schemas/params.schema.json`"
