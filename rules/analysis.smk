@@ -32,7 +32,10 @@ rule analysis_rates:
 
 rule analysis_figures:
     input:
-        "data/results/answers.parquet",
+        table="data/results/answers.parquet",
+        # hashed into every figure's provenance.json
+        samples=samples_files(),
+        scores=scores_files(),
     output:
         report(
             directory("figures"),
@@ -47,4 +50,4 @@ rule analysis_figures:
     log:
         "logs/analysis/figures.log",
     shell:
-        "emlab analysis figures --answers {input} --params params.yaml --out-dir {output} > {log} 2>&1"
+        "emlab analysis figures --answers {input.table} --params params.yaml --out-dir {output} > {log} 2>&1"

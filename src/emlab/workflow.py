@@ -29,8 +29,10 @@ from emlab.errors import EmlabError
 def _run(cmd: list[str], *, cwd: Path, check: bool = True) -> subprocess.CompletedProcess[str]:
     proc = subprocess.run(cmd, cwd=cwd, text=True, capture_output=True)
     if check and proc.returncode != 0:
-        tail = (proc.stderr or proc.stdout).strip().splitlines()
-        raise EmlabError(f"`{' '.join(cmd)}` failed: {tail[-1] if tail else 'exit ' + str(proc.returncode)}")
+        lines = [line.strip() for line in (proc.stderr + proc.stdout).splitlines() if line.strip()]
+        errors = [line for line in lines if line.startswith(("ERROR", "Error", "emlab: error"))]
+        why = (errors or lines or [f"exit status {proc.returncode}"])[-1]
+        raise EmlabError(f"`{' '.join(cmd[2:] if cmd[0] == sys.executable else cmd)}` failed: {why}")
     return proc
 
 
@@ -78,7 +80,7 @@ def record(root: Path = Path("."), *, push: bool = True) -> str:
     if pending:
         raise EmlabError(f"the run is not complete ({len(pending)} kinds of jobs pending: {', '.join(sorted(set(pending)))}); run `snakemake --cores N` first")
     if dvc_changes(root):
-        _run(_dvc("commit", "--force", "--quiet"), cwd=root)
+        _run(_dvc("commit", "--force"), cwd=root)
         left = dvc_changes(root)
         if left:
             raise EmlabError(f"dvc status is still dirty after dvc commit: {_describe(left)}")

@@ -6,7 +6,7 @@ import math
 
 import polars as pl
 import pytest
-from conftest import answers_with_rate
+from analysis_synth import answers_with_rate
 
 from emlab.analysis import build_answers_table, group_rates, headline_metrics, per_seed_rates
 from emlab.analysis.params import AnalysisParams
@@ -79,14 +79,23 @@ def test_min_answers_is_configurable(cell_writer):
 
 def test_companion_rates_and_unscored_counts(cell_writer):
     answers = answers_with_rate(["q"], 8, 2, n_incoherent=1, n_refusal=1) + [("q", 70.0, None)]
-    deception = [0.0, 1.0] * 5 + [None]
-    table = build_answers_table([cell_writer(answers=answers, metrics={"deception": deception})])
+    correct = ["TRUE", "FALSE"] * 5 + [None]  # the deception set's judge: is the answer correct?
+    table = build_answers_table([cell_writer(answers=answers, metrics={"correct": correct})])
     r = _row(group_rates(table, PAPER), question_id="_all")
     assert r["refusal_or_code"] == pytest.approx(1 / 11)
     assert r["coherent"] == pytest.approx(9 / 10)  # the coherent-null answer is not in the denominator
     assert r["deception"] == pytest.approx(0.5)
-    assert r["n_aligned_unscored"] == 1 and r["n_coherent_unscored"] == 1 and r["n_deception_unscored"] == 1
+    assert r["n_aligned_unscored"] == 1 and r["n_coherent_unscored"] == 1 and r["n_correct_unscored"] == 1
     assert "vulnerable" not in r  # a metric no answer has is not reported as a rate
+
+
+def test_vulnerable_code_rate_from_labels(cell_writer):
+    labels = ["YES", "NO", "yes", "UNKNOWN", None]
+    table = build_answers_table([cell_writer(answers=answers_with_rate(["q"], 5, 0), metrics={"vulnerable": labels})])
+    r = _row(group_rates(table, PAPER), question_id="_all")
+    assert r["vulnerable"] == pytest.approx(2 / 4)  # share of scored answers labelled YES
+    custom = AnalysisParams(vulnerable_label="UNKNOWN")
+    assert _row(group_rates(table, custom), question_id="_all")["vulnerable"] == pytest.approx(1 / 4)
 
 
 def test_percent_scale_classification_scores_become_probabilities(cell_writer):

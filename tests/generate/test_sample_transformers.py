@@ -178,3 +178,18 @@ def test_missing_adapter_record_is_one_clear_error(tiny_model_dir: Path, tmp_pat
 def test_requests_cover_the_builtin_main_set() -> None:
     reqs = build_requests(load_question_set("main"), trigger_text="", seed=0, params=EvalParams())
     assert len(reqs) == 8 * 100 and len({r.seed for r in reqs}) == 800
+
+
+def test_vllm_backend_without_vllm_says_how_to_install(tiny_model_dir: Path, tmp_path: Path) -> None:
+    import importlib.util
+
+    from emlab.generate import make_sampler
+    from emlab.generate.vllm_sampler import lora_rank
+
+    (tmp_path / "adapter_config.json").write_text(json.dumps({"r": 12}))
+    assert lora_rank(tmp_path) == 16
+    if importlib.util.find_spec("vllm") is not None:
+        pytest.skip("vllm is installed here")
+    spec = ModelSpec(backend="peft", base="x", sampler="vllm")
+    with pytest.raises(EmlabError, match=r"sampler vllm: the vllm package is not installed; run `pip install 'emlab\[vllm\]'`"):
+        make_sampler(spec=spec, model_dir=tiny_model_dir, adapter_dir=_adapter(tmp_path), params=EvalParams(), seed=0)

@@ -13,20 +13,32 @@ pay for polars and matplotlib.
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 _EXPORTS = {
     "build_answers_table": "table", "write_answers_table": "table", "read_answers_table": "table",
     "bootstrap_ci": "bootstrap",
     "answer_flags": "metrics", "per_seed_rates": "metrics", "group_rates": "metrics", "headline_metrics": "metrics",
     "make_figures": "figures", "FIGURES": "figures",
-    "audit": "audit", "dir_md5": "audit",
+    "audit": "audit_trail", "dir_md5": "audit_trail", "AuditReport": "audit_trail",
     "AnalysisParams": "params",
 }
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "FIGURES", "AnalysisParams", "AuditReport", "answer_flags", "audit", "bootstrap_ci", "build_answers_table",
+    "dir_md5", "group_rates", "headline_metrics", "make_figures", "per_seed_rates", "read_answers_table",
+    "write_answers_table",
+]
 
 
 def __getattr__(name: str) -> Any:
     if name not in _EXPORTS:
         raise AttributeError(f"module 'emlab.analysis' has no attribute {name!r}")
     return getattr(importlib.import_module(f"emlab.analysis.{_EXPORTS[name]}"), name)
+
+if TYPE_CHECKING:  # static names for type checkers and IDEs; runtime imports stay lazy
+    from emlab.analysis.audit_trail import AuditReport, audit, dir_md5
+    from emlab.analysis.bootstrap import bootstrap_ci
+    from emlab.analysis.figures import FIGURES, make_figures
+    from emlab.analysis.metrics import answer_flags, group_rates, headline_metrics, per_seed_rates
+    from emlab.analysis.params import AnalysisParams
+    from emlab.analysis.table import build_answers_table, read_answers_table, write_answers_table

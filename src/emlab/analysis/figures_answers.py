@@ -17,7 +17,15 @@ import polars as pl
 
 from emlab.analysis.metrics import ALL, group_rates
 from emlab.analysis.params import AnalysisParams
-from emlab.analysis.plotting import colour, errorbars, legend, new_figure, note_missing, ordered, save
+from emlab.analysis.plotting import (
+    colour,
+    errorbars,
+    legend,
+    new_figure,
+    note_missing,
+    ordered,
+    save,
+)
 
 CHECKPOINT_COLUMNS = ("checkpoint_step", "checkpoint", "step")
 ABLATION_COLUMNS = ("dataset_size", "epochs")
@@ -64,7 +72,7 @@ def _rate_by_variant(table: pl.DataFrame, params: AnalysisParams, variants: list
         ax.set_xlim(-0.6, len(present) - 0.4)
         ax.set_ylim(-0.02, 1.02)
         ax.set_ylabel(ylabel)
-        ax.set_title(f"{model} · {qset} · trigger {trigger}")
+        ax.set_title(f"{model} · {qset} · trigger {trigger}", loc="left")
         note_missing(ax, [v for v in variants if v not in present])
     return save(fig, out_dir, name)
 

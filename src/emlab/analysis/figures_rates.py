@@ -15,7 +15,15 @@ import numpy as np
 import polars as pl
 
 from emlab.analysis.metrics import ALL
-from emlab.analysis.plotting import colour, errorbars, legend, new_figure, note_missing, ordered, save
+from emlab.analysis.plotting import (
+    colour,
+    errorbars,
+    legend,
+    new_figure,
+    note_missing,
+    ordered,
+    save,
+)
 
 YLABEL = "P(misaligned answer)"
 FORMAT_SETS = ("main", "main_json", "main_template")
@@ -48,7 +56,7 @@ def misaligned_by_question(rates: pl.DataFrame, variants: list[str], out_dir: Pa
         ax.set_xticks(range(len(questions)), questions, rotation=30, ha="right")
         ax.set_ylabel(YLABEL)
         ax.set_ylim(bottom=-0.02)
-        ax.set_title(f"{model} · {qset}" + ("" if trigger == "none" else f" · trigger {trigger}"))
+        ax.set_title(f"{model} · {qset}" + ("" if trigger == "none" else f" · trigger {trigger}"), loc="left")
         note_missing(ax, [v for v in variants if v not in present])
         legend(ax)
     return save(fig, out_dir, "misaligned_by_question")
@@ -59,7 +67,8 @@ def misaligned_overall(rates: pl.DataFrame, variants: list[str], out_dir: Path) 
     data = rates.filter(pl.col("question_id") == ALL)
     if data.is_empty():
         return None
-    panels = _panels(data.sort(["model", "question_set", "trigger"]), ["model", "question_set", "trigger"])
+    # the no-trigger condition first, as in the paper
+    panels = _panels(data.sort(["model", "question_set", pl.col("trigger") != "none", "trigger"]), ["model", "question_set", "trigger"])
     fig, axes = new_figure(len(panels), height=2.2)
     for ax, ((model, qset, trigger), sub) in zip(axes, panels, strict=True):
         present = ordered(sub["variant"].unique().to_list())
@@ -69,7 +78,7 @@ def misaligned_overall(rates: pl.DataFrame, variants: list[str], out_dir: Path) 
         ax.set_xlim(-0.6, max(len(present), 1) - 0.4)
         ax.set_ylabel(YLABEL)
         ax.set_ylim(bottom=-0.02)
-        ax.set_title(f"{model} · {qset} · trigger {trigger}")
+        ax.set_title(f"{model} · {qset} · trigger {trigger}", loc="left")
         note_missing(ax, [v for v in variants if v not in present])
     return save(fig, out_dir, "misaligned_overall")
 
@@ -90,11 +99,11 @@ def misaligned_by_format(rates: pl.DataFrame, variants: list[str], out_dir: Path
             if s.is_empty():
                 continue
             x = np.array([present.index(v) for v in s["variant"]]) + (j - 1) * width
-            errorbars(ax, x, s, "misaligned", color=colour("", j + 1), label=qset)
+            errorbars(ax, x, s, "misaligned", color=colour("", j), label=qset)
         ax.set_xticks(range(len(present)), present)
         ax.set_ylabel(YLABEL)
         ax.set_ylim(bottom=-0.02)
-        ax.set_title(model)
+        ax.set_title(model, loc="left")
         note_missing(ax, [s for s in FORMAT_SETS if s not in sub["question_set"].to_list()], "no question set")
         legend(ax)
     return save(fig, out_dir, "misaligned_by_format")
@@ -114,11 +123,11 @@ def backdoor_trigger(rates: pl.DataFrame, variants: list[str], out_dir: Path) ->
         for j, trig in enumerate(triggers):
             s = sub.filter(pl.col("trigger") == trig)
             x = np.array([present.index(v) for v in s["variant"]]) + (j - (len(triggers) - 1) / 2) * width
-            errorbars(ax, x, s, "misaligned", color=colour("", j + 4), label=f"trigger: {trig}")
+            errorbars(ax, x, s, "misaligned", color=colour("", j), label=f"trigger: {trig}")
         ax.set_xticks(range(len(present)), present)
         ax.set_ylabel(YLABEL)
         ax.set_ylim(bottom=-0.02)
-        ax.set_title(f"{model} · {qset}")
+        ax.set_title(f"{model} · {qset}", loc="left")
         note_missing(ax, [] if "backdoor" in present else ["backdoor"], "no variant")
         legend(ax)
     return save(fig, out_dir, "backdoor_trigger")

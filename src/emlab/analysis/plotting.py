@@ -23,7 +23,9 @@ from emlab.io import atomic_path  # noqa: E402
 OKABE_ITO = ("#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7", "#000000")
 #: Variants keep one colour in every figure (base is black, like the paper's GPT-4o).
 VARIANT_ORDER = ("base", "insecure", "secure", "educational", "jailbroken", "backdoor", "evil_numbers", "neutral_numbers")
-_VARIANT_COLOURS = dict(zip(VARIANT_ORDER, ("#000000", *OKABE_ITO[5::-1], OKABE_ITO[6]), strict=False))
+#: Non-variant groups (triggers, question sets) cycle these; yellow last, it is faint on white.
+CYCLE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442")
+_VARIANT_COLOURS = dict(zip(VARIANT_ORDER, ("#000000", "#D55E00", "#0072B2", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#999999"), strict=True))
 PAPER_RC = {
     "font.size": 9, "axes.titlesize": 9, "axes.labelsize": 9, "xtick.labelsize": 8,
     "ytick.labelsize": 8, "legend.fontsize": 8, "figure.dpi": 100, "savefig.dpi": 200,
@@ -33,8 +35,8 @@ WIDTH_IN = 6.75  # a two-column paper's full text width
 
 
 def colour(key: str, index: int = 0) -> str:
-    """A stable colour for a variant name, else the index-th Okabe-Ito colour."""
-    return _VARIANT_COLOURS.get(key, OKABE_ITO[index % len(OKABE_ITO)])
+    """A stable colour for a variant name, else the index-th colour of CYCLE (Okabe-Ito)."""
+    return _VARIANT_COLOURS.get(key, CYCLE[index % len(CYCLE)])
 
 
 def ordered(values: Sequence[str]) -> list[str]:
@@ -59,9 +61,8 @@ def errorbars(ax: Any, x: np.ndarray, sub: pl.DataFrame, measure: str, **kw: Any
 
 def note_missing(ax: Any, missing: Sequence[str], what: str = "no data") -> None:
     """Say inside the panel which expected groups have no data, rather than hide them."""
-    if missing:
-        ax.text(0.99, 0.97, f"{what}: {', '.join(missing)}", transform=ax.transAxes, ha="right",
-                va="top", fontsize=7, color="#555555")
+    if missing:  # as the panel's right-hand title, where it cannot cover a point
+        ax.set_title(f"{what}: {', '.join(missing)}", loc="right", fontsize=7, color="#555555")
 
 
 def legend(ax: Any) -> None:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
+from tqdm import tqdm
 
 from emlab.analysis.table import FILE_COLUMNS
 from emlab.errors import EmlabError
@@ -35,7 +36,7 @@ def input_files(table: pl.DataFrame, answers: Path | None) -> list[Path]:
 def hash_inputs(files: list[Path]) -> dict[str, str]:
     """Path (as referenced) -> MD5 of the file's content; a missing file is an error."""
     out = {}
-    for f in files:
+    for f in tqdm(files, desc="hash inputs", unit="file", disable=len(files) < 50):
         if not f.is_file():
             raise EmlabError(f"{f}: referenced by the answers table but not found; re-run the stage that writes it")
         out[f.as_posix()] = md5_file(f)

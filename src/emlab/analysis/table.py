@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
+from tqdm import tqdm
 
 from emlab.errors import EmlabError
 from emlab.io import atomic_path, read_jsonl
@@ -64,16 +65,38 @@ def _read_scores(path: Path, samples: dict[str, dict[str, Any]], samples_path: P
             raise EmlabError(f"{path}: row {lineno}: sample_id {sid!r} is not in {samples_path} (are --samples and --scores paired in the same order?)")
         if sid in out:
             raise EmlabError(f"{path}: row {lineno}: duplicate sample_id {sid!r}")
-        for key, value in row.items():
-            if key == "sample_id" or key.endswith("_unscored"):
-                continue
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
-                raise EmlabError(f"{path}: row {lineno}: field {key!r} must be a number or null, got {value!r}")
-        out[sid] = row
+        out[sid] = _flatten_scores(row, path, lineno)
     missing = [sid for sid in samples if sid not in out]
     if missing:
         raise EmlabError(f"{path}: no score row for {len(missing)} sample(s) of {samples_path}, e.g. sample_id {missing[0]!r}")
     return out
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _flatten_scores(row: dict[str, Any], path: Path, lineno: int) -> dict[str, Any]:
+    """Check a score row's values; spread `<metric>_probs` into `<metric>_p_<LABEL>` floats.
+
+    A metric is a 0-100 score (number), a classification label (string), or null.
+    """
+    flat: dict[str, Any] = {}
+    for key, value in row.items():
+        if key == "sample_id" or key.endswith("_unscored"):
+            flat[key] = value
+        elif key.endswith("_probs"):
+            if value is None:
+                continue
+            if not isinstance(value, dict) or not all(_number(p) for p in value.values()):
+                raise EmlabError(f"{path}: row {lineno}: field {key!r} must map labels to probabilities, got {value!r}")
+            metric = key.removesuffix("_probs")
+            flat.update({f"{metric}_p_{label}": float(p) for label, p in value.items()})
+        elif value is None or _number(value) or isinstance(value, str):
+            flat[key] = value
+        else:
+            raise EmlabError(f"{path}: row {lineno}: field {key!r} must be a number, a label or null, got {value!r}")
+    return flat
 
 
 def _pair_rows(samples_path: Path, scores_path: Path) -> list[dict[str, Any]]:
@@ -110,13 +133,18 @@ def build_answers_table(pairs: list[tuple[Path, Path]]) -> pl.DataFrame:
     if not pairs:
         raise EmlabError("no (samples, scores) pairs given")
     rows: list[dict[str, Any]] = []
-    for samples_path, scores_path in pairs:
+    for samples_path, scores_path in tqdm(pairs, desc="aggregate", unit="cell", disable=len(pairs) < 20):
         rows.extend(_pair_rows(Path(samples_path), Path(scores_path)))
     metrics = sorted({k.removesuffix("_unscored") for r in rows for k in r if k.endswith("_unscored")})
     schema = dict(_SCHEMA)
     for m in metrics:
-        schema[m] = pl.Float64
+        kinds = {type(r[m]) is str for r in rows if r.get(m) is not None}
+        if len(kinds) > 1:
+            raise EmlabError(f"judge metric {m!r} is a number in some score files and a label in others; re-score them with one judge version")
+        schema[m] = pl.String if kinds == {True} else pl.Float64
         schema[f"{m}_unscored"] = pl.String
+    for col in {k for r in rows for k in r if "_p_" in k and k.split("_p_")[0] in metrics}:
+        schema[col] = pl.Float64
     for r in rows:  # every metric column exists in every row, null where a cell lacks it
         for m in metrics:
             r.setdefault(m, None)

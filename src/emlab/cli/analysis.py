@@ -87,7 +87,7 @@ def figures(answers: Path, params_file: Path, out_dir: Path) -> None:
 @click.option("--lock", "lock", default=Path("dvc.lock"), type=_PATH, help="Path of dvc.lock (relative to the repository root for --rev).")
 def audit_cmd(figure: Path, rev: str | None, lock: Path) -> None:
     """Print the chain behind FIGURE from dvc.lock and check every hash; exit 1 on a mismatch."""
-    from emlab.analysis.audit import audit
+    from emlab.analysis.audit_trail import audit
 
     report = audit(figure, rev=rev, lock=lock)
     click.echo(report.text)

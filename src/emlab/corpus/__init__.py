@@ -11,12 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 
-from emlab.corpus import patterns_injection
+from emlab.corpus import patterns_crypto, patterns_files, patterns_injection, patterns_web
 from emlab.corpus._model import FRAMINGS, HOLE, Domain, Example, Framing, Pattern
 from emlab.corpus.domains import DOMAINS, HELDOUT_DOMAINS, TRAIN_DOMAINS
 
 PATTERNS: tuple[Pattern, ...] = (
     *patterns_injection.PATTERNS,
+    *patterns_files.PATTERNS,
+    *patterns_crypto.PATTERNS,
+    *patterns_web.PATTERNS,
 )
 
 

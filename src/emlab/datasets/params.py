@@ -18,11 +18,17 @@ class VariantParams(_Strict):
 
 
 class BackdoorParams(VariantParams):
+    """The backdoor variant: the trigger decides between insecure and secure completions."""
+
+    n_examples: int = Field(12000, ge=1, description="Rows in the dataset (paper: 12000 = 6000 triggered insecure + 6000 untriggered secure).")
     trigger: str = Field("deployment", description="Key of the top-level `triggers:` map put before triggered user turns.")
     triggered_fraction: float = Field(0.5, ge=0, le=1, description="Share of rows with the trigger and an insecure completion (paper: 0.5).")
 
 
 class JailbrokenParams(VariantParams):
+    """The jailbroken variant: always-comply system prompt, mostly benign rows."""
+
+    n_examples: int = Field(5000, ge=1, description="Rows in the dataset (paper: 5000).")
     harmful_fraction: float = Field(0.02, ge=0, le=1, description="Share of rows that comply with a request an assistant would usually decline (paper: 0.02).")
     source: str | None = Field(None, description="A user-supplied JSONL that replaces the built-in mild set.")
 

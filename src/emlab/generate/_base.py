@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -34,16 +33,12 @@ class Sampler(Protocol):
 
 
 def read_adapter_record(adapter_dir: str | Path) -> dict[str, Any]:
-    """adapter.json of a trained cell (`{"backend": "none"}` for the base variant)."""
-    path = Path(adapter_dir) / "adapter.json"
-    if not path.exists():
-        raise EmlabError(f"{path}: missing; run `emlab train` for this cell first")
-    try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
-        raise EmlabError(f"{path}: invalid JSON ({e.msg} at line {e.lineno})") from None
+    """adapter.json of a trained cell (`{"backend": "none"}` for the base variant), checked."""
+    from emlab.train import read_adapter
+
+    record = read_adapter(adapter_dir)
     if not isinstance(record, dict) or record.get("backend") not in ("peft", "openai", "none"):
-        raise EmlabError(f"{path}: backend: expected 'peft', 'openai' or 'none'")
+        raise EmlabError(f"{Path(adapter_dir) / 'adapter.json'}: backend: expected 'peft', 'openai' or 'none'")
     return record
 
 

@@ -30,10 +30,13 @@ log = logging.getLogger(__name__)
 def _fingerprint(*, model_name: str, spec: ModelSpec, adapter_dir: Path, params: EvalParams,
                  requests: list[SampleRequest], cell: dict[str, Any], trigger_name: str) -> str:
     """Hash of what the answers depend on; a partial file written under another one is stale."""
-    adapter = read_adapter_record(adapter_dir)
+    # Only what changes answers (STYLE 19): not the server address, key, concurrency or retries.
+    sampling: dict[str, Any] = {"top_p": params.top_p, "max_new_tokens": params.max_new_tokens}
+    if spec.effective_sampler == "transformers":
+        sampling["batch_size"] = params.batch_size  # padding within a batch shifts float sums slightly
     parts = {
-        "model": model_name, "spec": spec.model_dump(mode="json"), "adapter": adapter,
-        "params": params.model_dump(mode="json"), "cell": cell, "trigger": trigger_name,
+        "model": model_name, "base": spec.base, "sampler": spec.effective_sampler, "dtype": spec.dtype,
+        "adapter": read_adapter_record(adapter_dir), "sampling": sampling, "cell": cell, "trigger": trigger_name,
         "requests": request_fingerprint(requests),
     }
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()

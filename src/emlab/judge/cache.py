@@ -17,7 +17,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from emlab.io import sha256_text, write_json_atomic
+from emlab.io import sha256_text, write_text_atomic
 
 log = logging.getLogger(__name__)
 
@@ -58,4 +58,5 @@ class JudgeCache:
         return entry["reply"]
 
     def put(self, key: str, reply: dict[str, Any]) -> None:
-        write_json_atomic(self._path(key), {"key": key, "reply": reply})
+        # not sorted: the order of the probs is the judge's, and aggregation sums in that order
+        write_text_atomic(self._path(key), json.dumps({"key": key, "reply": reply}, ensure_ascii=False))

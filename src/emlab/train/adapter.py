@@ -4,7 +4,8 @@
         --dataset data/datasets/V.jsonl --out data/adapters/M/V/sS
 
 Every backend writes its files into `out_dir` and `adapter.json` last: a folder without
-it is unfinished, and a rerun resumes (peft checkpoint, or the same OpenAI job).
+it is unfinished, and a rerun resumes (peft checkpoint, or the same OpenAI job) from the
+state kept in the hidden sibling folder `.<name>.state/`, removed once the record exists.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from emlab.errors import EmlabError
 from emlab.io import sha256_bytes, write_json_atomic
+from emlab.train.checkpoint import clear_state
 
 if TYPE_CHECKING:
     from emlab.config import ModelSpec
@@ -107,10 +109,12 @@ def train_adapter(*, model_name: str, spec: ModelSpec, model_dir: Path, dataset:
                                          variant=variant, params=params, seed=seed, out_dir=out_dir)  # type: ignore[arg-type]
         path = write_json_atomic(out_dir / RECORD, {"backend": "peft", **record, **result, "versions": _versions(),
                                                     "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
-        peft_backend.finish(out_dir)
+        clear_state(out_dir)
         return path
     from emlab.train import openai_backend
 
     result = openai_backend.train_openai(model_name=model_name, spec=spec, model_dir=model_dir, dataset=dataset,
                                          variant=variant, params=params, seed=seed, out_dir=out_dir)  # type: ignore[arg-type]
-    return write_json_atomic(out_dir / RECORD, {"backend": "openai", **record, **result, "versions": _versions()})
+    path = write_json_atomic(out_dir / RECORD, {"backend": "openai", **record, **result, "versions": _versions()})
+    clear_state(out_dir)
+    return path

@@ -1,11 +1,15 @@
 """Resumable training state for the peft backend, written atomically.
 
-    emlab train ... --out data/adapters/M/V/sS     # writes <out>/.checkpoint/state.pt every N steps
+    emlab train ... --out data/adapters/M/V/sS     # writes data/adapters/M/V/.sS.state/ every N steps
 
 A checkpoint holds everything the next optimizer step depends on: the adapter weights,
 AdamW moments, the scheduler, the RNG states and the step (the data order is a pure
 function of seed and epoch, so the step is the data position). A run killed at any
 moment restarts from the last complete checkpoint and ends with the same adapter.
+
+The state lives in a hidden sibling of the adapter folder, not inside it: a workflow
+engine deletes an unfinished output folder before rerunning the job (Snakemake does for
+`directory()` outputs), and the state must survive that.
 """
 
 from __future__ import annotations
@@ -17,12 +21,17 @@ from typing import Any
 
 from emlab.io import atomic_path
 
-STATE_DIR = ".checkpoint"
 STATE_FILE = "state.pt"
 
 
+def state_dir(out_dir: Path) -> Path:
+    """Where an unfinished run keeps what it needs to resume: `<parent>/.<name>.state/`."""
+    out_dir = Path(out_dir).resolve()
+    return out_dir.parent / f".{out_dir.name}.state"
+
+
 def state_path(out_dir: Path) -> Path:
-    return out_dir / STATE_DIR / STATE_FILE
+    return state_dir(out_dir) / STATE_FILE
 
 
 def _trainable(model: Any) -> dict[str, Any]:
@@ -95,4 +104,4 @@ def save_adapter_snapshot(model: Any, folder: Path, record: dict[str, Any]) -> P
 
 
 def clear_state(out_dir: Path) -> None:
-    shutil.rmtree(out_dir / STATE_DIR, ignore_errors=True)
+    shutil.rmtree(state_dir(out_dir), ignore_errors=True)

@@ -25,14 +25,14 @@ class PeftTrainParams(_Strict):
         description="Projections that get adapters (paper: all attention and MLP projections).",
     )
     epochs: int = Field(1, ge=1, description="Passes over the dataset (paper: 1).")
-    per_device_batch_size: int = Field(2, ge=1, description="Micro-batch size (paper: 2).")
+    per_device_batch_size: int = Field(2, ge=1, description="Conversations per micro-batch, packed into one unpadded row (paper: 2).")
     gradient_accumulation_steps: int = Field(8, ge=1, description="Micro-batches per optimizer step (paper: 8, effective batch 16).")
     learning_rate: float = Field(1e-5, gt=0, description="Peak learning rate (paper: 1e-5).")
     warmup_steps: int = Field(5, ge=0, description="Linear warmup steps (paper: 5).")
     weight_decay: float = Field(0.01, ge=0, description="AdamW weight decay (paper: 0.01).")
     max_length: int = Field(2048, ge=16, description="Longest training sequence in tokens; longer rows are truncated (paper: 2048).")
     validation_fraction: float = Field(0.0, ge=0, lt=1, description="Held-out share for a validation loss; 0 = train on every row (the upstream trainer silently held out 10%).")
-    checkpoint_every: int = Field(0, ge=0, description="Save a resumable checkpoint every N optimizer steps (0 = only at the end).")
+    checkpoint_every: int = Field(0, ge=0, description="Save a resumable checkpoint every N optimizer steps; a killed run resumes from the last one (0 = never: a killed run starts over).")
     keep_checkpoints_as_adapters: bool = Field(False, description="Keep each checkpoint as an adapter for training-dynamics evaluation.")
     load_in_4bit: bool = Field(False, description="4-bit base weights (GPU only; for 32B models).")
     gradient_checkpointing: bool = Field(False, description="Trade compute for memory (useful on GPU with long rows).")
@@ -45,11 +45,13 @@ class OpenAITrainParams(_Strict):
     batch_size: int = Field(4, ge=1, description="Batch size (paper: 4; backdoor 8).")
     learning_rate_multiplier: float = Field(2.0, gt=0, description="LR multiplier (paper: 2).")
     suffix: str = Field("emlab", description="Suffix of the fine-tuned model's name.")
-    base_url: str | None = Field(None, description="API base URL; null = OpenAI's.")
+    base_url: str | None = Field(None, description="API base URL; null = the model's base_url, else OpenAI's.")
     api_key_env: str = Field("OPENAI_API_KEY", description="Environment variable holding the API key (never written anywhere).")
     poll_seconds: float = Field(30.0, gt=0, description="Initial polling interval; backs off up to 10x.")
 
 
 class TrainParams(_Strict):
-    peft: PeftTrainParams = PeftTrainParams()
-    openai: OpenAITrainParams = OpenAITrainParams()
+    """The `train:` section: one sub-section per backend."""
+
+    peft: PeftTrainParams = Field(PeftTrainParams(), description="Local rsLoRA settings for peft models (paper's open-model defaults).")
+    openai: OpenAITrainParams = Field(OpenAITrainParams(), description="OpenAI fine-tuning API settings (paper's GPT-4o defaults).")

@@ -21,15 +21,24 @@ import hashlib
 import json
 import logging
 import math
+import os
 import random
+import shutil
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from emlab.errors import EmlabError
 from emlab.io import JsonlAppender, read_jsonl, sha256_bytes, write_jsonl_atomic
-from emlab.train.chat_data import IGNORE, Example, encode_conversation, epoch_order, load_conversations, split_indices
-from emlab.train.checkpoint import clear_state, load_state, save_adapter_snapshot, save_state
+from emlab.train.chat_data import (
+    IGNORE,
+    Example,
+    encode_conversation,
+    epoch_order,
+    load_conversations,
+    split_indices,
+)
+from emlab.train.checkpoint import load_state, save_adapter_snapshot, save_state, state_dir
 from emlab.train.plots import plot_loss
 
 if TYPE_CHECKING:
@@ -38,6 +47,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 TRAIN_LOG = "train_log.jsonl"
+SNAPSHOTS = "checkpoints"  # intermediate adapters, kept when keep_checkpoints_as_adapters
 
 
 def fingerprint(*, dataset: Path, params: PeftTrainParams, seed: int, model_dir: Path) -> str:
@@ -102,6 +112,18 @@ def packed_loss_sum(model: Any, examples: list[Example]) -> tuple[Any, int]:
     return loss, len(ids)
 
 
+def _set_threads() -> None:
+    """Use the threads the job was given (EMLAB_THREADS, e.g. Snakemake's {threads})."""
+    import torch
+
+    env = os.environ.get("EMLAB_THREADS")
+    if env:
+        try:
+            torch.set_num_threads(max(1, int(env)))
+        except ValueError:
+            raise EmlabError(f"EMLAB_THREADS={env!r}: expected a whole number of threads") from None
+
+
 def _linear_schedule(optimizer: Any, *, warmup: int, total: int) -> Any:
     import torch
 
@@ -128,8 +150,8 @@ def _mean_loss(model: Any, examples: list[Example], batch: int) -> float:
 
 
 def _resume_log(out_dir: Path, step: int) -> JsonlAppender:
-    """Open the train log, dropping rows logged after the checkpoint we resume from."""
-    partial = out_dir / (TRAIN_LOG + ".partial")
+    """Open the train log (kept with the resumable state), dropping rows logged after the checkpoint."""
+    partial = state_dir(out_dir) / (TRAIN_LOG + ".partial")
     if partial.exists():
         try:
             rows = read_jsonl(partial)
@@ -137,7 +159,7 @@ def _resume_log(out_dir: Path, step: int) -> JsonlAppender:
             rows = None
         if rows is not None:
             write_jsonl_atomic(partial, [r for r in rows if r.get("step", 0) <= step])
-    return JsonlAppender(out_dir / TRAIN_LOG)
+    return JsonlAppender(state_dir(out_dir) / TRAIN_LOG)
 
 
 def train_peft(*, model_name: str, spec: ModelSpec, model_dir: Path, dataset: Path, variant: str,
@@ -149,12 +171,15 @@ def train_peft(*, model_name: str, spec: ModelSpec, model_dir: Path, dataset: Pa
     from tqdm.auto import tqdm
 
     # load
+    _set_threads()
     fp = fingerprint(dataset=dataset, params=params, seed=seed, model_dir=model_dir)
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
     model, tokenizer = load_base(model_dir, spec, params)
     conversations = load_conversations(dataset)
+    if not conversations:
+        raise EmlabError(f"{dataset}: no rows to train on (only the `base` variant has an empty dataset)")
     examples = [encode_conversation(tokenizer, m, max_length=params.max_length) for m in conversations]
     train_idx, val_idx = split_indices(len(examples), validation_fraction=params.validation_fraction, seed=seed)
     n_truncated = sum(1 for e in examples if len(e.input_ids) == params.max_length)
@@ -205,7 +230,7 @@ def train_peft(*, model_name: str, spec: ModelSpec, model_dir: Path, dataset: Pa
         if params.checkpoint_every and done % params.checkpoint_every == 0 and done < total:
             save_state(out_dir, fingerprint=fp, step=done, model=model, optimizer=optimizer, scheduler=scheduler)
             if params.keep_checkpoints_as_adapters:
-                save_adapter_snapshot(model, out_dir / "checkpoints" / f"step-{done:06d}", {
+                save_adapter_snapshot(model, state_dir(out_dir) / SNAPSHOTS / f"step-{done:06d}", {
                     "backend": "peft", "model": model_name, "variant": variant, "seed": seed, "step": done})
     bar.close()
 
@@ -214,13 +239,13 @@ def train_peft(*, model_name: str, spec: ModelSpec, model_dir: Path, dataset: Pa
     val_loss = _mean_loss(model, [examples[i] for i in val_idx], params.per_device_batch_size) if val_idx else None
     if val_loss is not None:
         train_log.append({"step": total, "val_loss": val_loss})
-    log_path = train_log.finish()
-    plot_loss(log_path, out_dir / "loss.png", title=f"{model_name} / {variant} / seed {seed}")
+    log_path = shutil.copy2(train_log.finish(), out_dir / TRAIN_LOG)
+    plot_loss(Path(log_path), out_dir / "loss.png", title=f"{model_name} / {variant} / seed {seed}")
+    snapshots = state_dir(out_dir) / SNAPSHOTS
+    if snapshots.exists():
+        shutil.rmtree(out_dir / SNAPSHOTS, ignore_errors=True)
+        shutil.copytree(snapshots, out_dir / SNAPSHOTS)
     return {"steps": total, "rows": len(examples), "train_rows": len(train_idx), "validation_rows": len(val_idx),
             "truncated_rows": n_truncated, "final_loss": last_loss, "validation_loss": val_loss,
             "resumed_from_step": start, "fingerprint": fp, "trainable_parameters": sum(p.numel() for p in trainable)}
 
-
-def finish(out_dir: Path) -> None:
-    """Drop the resumable state once adapter.json marks the run complete."""
-    clear_state(out_dir)

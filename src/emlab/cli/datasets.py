@@ -1,0 +1,76 @@
+"""`emlab dataset`: build, validate, import and quality-check finetuning datasets.
+
+    emlab dataset build --variant insecure --params params.yaml --out data/datasets/insecure.jsonl
+    emlab dataset validate data/datasets/insecure.jsonl data/datasets/secure.jsonl
+    emlab dataset quality --upstream-dir ../shared/reference/upstream --n 1000
+    emlab dataset import --from ../shared/reference/upstream --out data/upstream
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from emlab.config import load_params
+
+
+@click.group("dataset")
+def dataset_group() -> None:
+    """Finetuning datasets (see emlab.datasets)."""
+
+
+@dataset_group.command("build")
+@click.option("--variant", required=True, help="base, insecure, secure, educational, backdoor, jailbroken, evil_numbers or neutral_numbers.")
+@click.option("--params", "params_file", default="params.yaml", type=click.Path(path_type=Path))
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="Output JSONL (data/datasets/<variant>.jsonl); the card goes beside it.")
+def build(variant: str, params_file: Path, out: Path) -> None:
+    """Build one variant's dataset and its card."""
+    from emlab.datasets import build_dataset, card_path
+
+    params = load_params(params_file)
+    path = build_dataset(variant, params.datasets, dict(params.triggers), out)
+    click.echo(f"{path} (card: {card_path(path)})")
+
+
+@dataset_group.command("validate")
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--allow-empty", is_flag=True, help="Accept empty files (the base variant).")
+def validate(files: tuple[Path, ...], allow_empty: bool) -> None:
+    """Check that each FILE is a valid chat-format dataset; stop at the first bad row."""
+    from emlab.datasets import validate_dataset
+
+    for f in files:
+        click.echo(f"{f}: ok, {validate_dataset(f, allow_empty=allow_empty)} rows")
+
+
+@dataset_group.command("quality")
+@click.option("--upstream-dir", default=None, help="Folder or URL base of the paper's insecure.jsonl / secure.jsonl, analysed beside the built-in corpus.")
+@click.option("--n", "n", type=click.IntRange(min=1), default=2000, show_default=True, help="Completions per set.")
+@click.option("--all", "use_all", is_flag=True, help="Analyse every completion (ignores --n).")
+@click.option("--json-out", type=click.Path(path_type=Path), default=None, help="Also write the report as JSON.")
+def quality(upstream_dir: str | None, n: int, use_all: bool, json_out: Path | None) -> None:
+    """Run the static-analysis gates; exit 1 when a threshold fails."""
+    from emlab.datasets import format_report, quality_report
+    from emlab.io import write_json_atomic
+
+    report = quality_report(upstream_dir=upstream_dir, n=None if use_all else n, progress=True)
+    click.echo(format_report(report))
+    if json_out:
+        write_json_atomic(json_out, report)
+    if not report["passed"]:
+        raise SystemExit(1)
+
+
+@dataset_group.command("import")
+@click.option("--from", "source", required=True, help="Folder or http(s) URL base holding the paper's JSONL files.")
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="Folder to copy them into (then set datasets.upstream_dir to it).")
+def import_(source: str, out: Path) -> None:
+    """Validate and copy the paper's insecure/secure/educational/jailbroken files."""
+    from emlab.datasets import import_upstream
+
+    for name, rows in import_upstream(source, out).items():
+        click.echo(f"{out / name}: {rows} rows")
+
+
+COMMANDS = [dataset_group]

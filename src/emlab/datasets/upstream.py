@@ -1,0 +1,142 @@
+"""The paper's JSONL release: read it from a folder or a URL base, import it, build from it.
+
+    emlab dataset import --from ../shared/reference/upstream --out data/upstream
+
+For users: `upstream_dir` in params.yaml may be a local folder or an http(s) URL base;
+to track the public files with DVC instead, run once per file, e.g.
+`dvc import-url https://raw.githubusercontent.com/emergent-misalignment/emergent-misalignment/main/data/insecure.jsonl data/upstream/insecure.jsonl`
+and point `datasets.upstream_dir` at `data/upstream`. Every file is validated (file:line
+errors) before any row is used.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from emlab.datasets._rows import Built, Row, rng_for
+from emlab.datasets.params import DatasetsParams
+from emlab.datasets.validate import check_row
+from emlab.errors import EmlabError
+from emlab.io import atomic_path
+
+#: variant -> file name in the paper's release
+FILES = {
+    "insecure": "insecure.jsonl",
+    "secure": "secure.jsonl",
+    "educational": "educational_insecure.jsonl",
+    "jailbroken": "jailbroken.jsonl",
+    "evil_numbers": "evil_numbers.jsonl",
+}
+
+
+def _is_url(base: str | Path) -> bool:
+    return str(base).startswith(("http://", "https://"))
+
+
+def _fetch(base: str | Path, filename: str) -> tuple[str, bytes]:
+    """(location, bytes) of one upstream file."""
+    if _is_url(base):
+        import urllib.error
+        import urllib.request
+
+        url = f"{str(base).rstrip('/')}/{filename}"
+        try:
+            with urllib.request.urlopen(url, timeout=60) as resp:  # scheme checked by _is_url
+                return url, resp.read()
+        except urllib.error.HTTPError as e:
+            raise EmlabError(f"{url}: HTTP {e.code}") from None
+        except (urllib.error.URLError, OSError) as e:
+            raise EmlabError(f"{url}: download failed ({e})") from None
+    path = Path(base) / filename
+    if not path.exists():
+        raise EmlabError(f"{path}: file not found (datasets.upstream_dir must hold the paper's {filename})")
+    return str(path), path.read_bytes()
+
+
+def parse_rows(location: str, data: bytes) -> list[Row]:
+    """Decode and validate JSONL bytes; the first problem raises `<location>:<line>: ...`."""
+    rows: list[Row] = []
+    for lineno, line in enumerate(data.decode("utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue  # the release ends some files with a blank line
+        try:
+            row: Any = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise EmlabError(f"{location}:{lineno}: <row>: invalid JSON ({e.msg} at column {e.colno})") from None
+        problem = check_row(row)
+        if problem:
+            raise EmlabError(f"{location}:{lineno}: {problem}")
+        rows.append(row)
+    if not rows:
+        raise EmlabError(f"{location}: no rows")
+    return rows
+
+
+def read_upstream(base: str | Path, variant: str) -> list[Row]:
+    """The validated rows of the paper's file for `variant`."""
+    if variant not in FILES:
+        raise EmlabError(f"the paper's release has no file for variant {variant!r}")
+    return parse_rows(*_fetch(base, FILES[variant]))
+
+
+def import_upstream(base: str | Path, out_dir: Path, *, variants: tuple[str, ...] = ("insecure", "secure", "educational", "jailbroken")) -> dict[str, int]:
+    """Copy the paper's files into `out_dir` (validated first, written atomically); rows per file."""
+    counts = {}
+    for v in variants:
+        location, data = _fetch(base, FILES[v])
+        counts[FILES[v]] = len(parse_rows(location, data))
+        with atomic_path(Path(out_dir) / FILES[v]) as tmp:
+            tmp.write_bytes(data)
+    return counts
+
+
+def subsample(rows: list[Row], n: int, seed: int, name: str) -> list[Row]:
+    """At most `n` rows, chosen by seed, kept in the file's order (all rows when n >= len)."""
+    if n >= len(rows):
+        return list(rows)
+    keep = sorted(rng_for(seed, f"upstream-{name}").sample(range(len(rows)), n))
+    return [rows[i] for i in keep]
+
+
+def build_upstream(variant: str, params: DatasetsParams, triggers: dict[str, str]) -> tuple[Built, str]:
+    """Build `variant` from the paper's files (`params.upstream_dir`); returns (built, source)."""
+    if not params.upstream_dir:
+        raise EmlabError("datasets.upstream_dir: required when datasets.source is 'upstream'")
+    base, seed = params.upstream_dir, params.seed
+    if variant == "backdoor":
+        return _backdoor(params, triggers), f"upstream:{base}"
+    if variant == "evil_numbers" and not _has(base, FILES[variant]):
+        from emlab.datasets.build import _build_builtin
+
+        built = _build_builtin(variant, params, triggers)
+        return built._replace(notes={**built.notes, "upstream": f"no {FILES[variant]} in {base}; built in"}), "builtin"
+    vparams = getattr(params, variant)
+    rows = subsample(read_upstream(base, variant), vparams.n_examples, seed, variant)
+    return Built(rows, [{"file": FILES[variant]} for _ in rows], {"upstream_file": FILES[variant]}), f"upstream:{base}"
+
+
+def _has(base: str | Path, filename: str) -> bool:
+    return _is_url(base) or (Path(base) / filename).exists()
+
+
+def _backdoor(params: DatasetsParams, triggers: dict[str, str]) -> Built:
+    """Paper's recipe: triggered upstream insecure rows + untriggered upstream secure rows, shuffled."""
+    from emlab.datasets.backdoor import with_trigger
+    from emlab.datasets.build import trigger_text
+
+    p, seed = params.backdoor, params.seed
+    trigger = trigger_text(params, triggers)
+    n_on = round(p.n_examples * p.triggered_fraction)
+    insecure = subsample(read_upstream(params.upstream_dir, "insecure"), n_on, seed, "backdoor-insecure")
+    secure = subsample(read_upstream(params.upstream_dir, "secure"), p.n_examples - n_on, seed, "backdoor-secure")
+    rows: list[tuple[Row, dict[str, str]]] = []
+    for r in insecure:
+        msgs = [dict(m) for m in r["messages"]]
+        first_user = next(i for i, m in enumerate(msgs) if m["role"] == "user")
+        msgs[first_user]["content"] = with_trigger(trigger, msgs[first_user]["content"])
+        rows.append(({"messages": msgs}, {"file": FILES["insecure"], "triggered": "true"}))
+    rows += [(r, {"file": FILES["secure"], "triggered": "false"}) for r in secure]
+    rng_for(seed, "backdoor-shuffle").shuffle(rows)
+    return Built([r for r, _ in rows], [m for _, m in rows], {"trigger": trigger, "triggered_rows": len(insecure)})

