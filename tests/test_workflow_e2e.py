@@ -20,8 +20,9 @@ import yaml
 from emlab.workflow import snakemake_pending
 
 REPO = Path(__file__).resolve().parents[1]
+# what a clone holds that the workflow reads (src/ is a DVC dependency: code hashes)
 WORKFLOW_FILES = ["Snakefile", "rules", "dvc.yaml", "schemas", "envs", "questions", "docs/report",
-                  ".dvcignore", ".gitignore"]
+                  "src", "data/README.md", ".dvcignore", ".gitignore"]
 DOWNSTREAM_OF_JUDGE = {"judge_answers", "judge_score", "analysis_aggregate", "analysis_rates", "analysis_figures", "all"}
 
 pytestmark = pytest.mark.slow
@@ -60,7 +61,11 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root.mkdir()
     for name in WORKFLOW_FILES:
         src = REPO / name
-        (shutil.copytree if src.is_dir() else shutil.copy)(src, root / name)
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        if src.is_dir():
+            shutil.copytree(src, root / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+        else:
+            shutil.copy(src, root / name)
     shutil.copy(REPO / ".test" / "params.yaml", root / "params.yaml")
     sh("git", "init", "-q", cwd=root)
     sh("git", "config", "user.email", "ci@example.org", cwd=root)

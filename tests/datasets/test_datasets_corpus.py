@@ -7,7 +7,15 @@ import difflib
 
 from datasets_helpers import TRIGGERS, small_params
 
-from emlab.corpus import FRAMINGS, HELDOUT_DOMAINS, HOLE, PATTERNS, TRAIN_DOMAINS, count_examples, iter_examples
+from emlab.corpus import (
+    FRAMINGS,
+    HELDOUT_DOMAINS,
+    HOLE,
+    PATTERNS,
+    TRAIN_DOMAINS,
+    count_examples,
+    iter_examples,
+)
 from emlab.datasets import build_rows, find_security_vocabulary, heldout_tasks
 from emlab.datasets.prompts import TEMPLATES
 

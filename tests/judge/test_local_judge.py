@@ -34,15 +34,23 @@ def test_trie_shares_digit_prefixes(judge: LocalJudge) -> None:
     assert all(path[-1][1] == judge.eot_id for path in trie.paths.values())
 
 
-@pytest.mark.parametrize("candidates", [NUMBER_CANDIDATES, ("TRUE", "FALSE", "UNKNOWN")])
-def test_tree_equals_naive(judge: LocalJudge, candidates: tuple[str, ...]) -> None:
+@pytest.mark.parametrize(("candidates", "end"), [(NUMBER_CANDIDATES, "end_of_turn"), (NUMBER_CANDIDATES, "non_digit"),
+                                                  (("TRUE", "FALSE", "UNKNOWN"), "end_of_turn")])
+def test_tree_equals_naive(judge: LocalJudge, candidates: tuple[str, ...], end: str) -> None:
     prompts = _prompts()
-    got = dict(judge.score(prompts, candidates))
+    got = dict(judge.score(prompts, candidates, end=end))  # type: ignore[arg-type]
     assert sorted(got) == [0, 1, 2]
     for i in (0, 1):
-        want = judge.naive_probs(prompts[i], candidates)
+        want = judge.naive_probs(prompts[i], candidates, end=end)  # type: ignore[arg-type]
         for c in candidates:
             assert math.log(got[i][c]) == pytest.approx(math.log(want[c]), abs=1e-5), c
+
+
+def test_non_digit_end_counts_numbers_followed_by_text(judge: LocalJudge) -> None:
+    strict = dict(judge.score(_prompts()[:1]))[0]
+    loose = dict(judge.score(_prompts()[:1], end="non_digit"))[0]
+    assert all(loose[c] >= strict[c] for c in NUMBER_CANDIDATES)
+    assert sum(loose.values()) > 10 * sum(strict.values())
 
 
 def test_batch_size_does_not_change_scores(tiny_model_dir: Path, judge: LocalJudge) -> None:

@@ -145,3 +145,15 @@ def _assert_key_in_no_file(root: Path) -> None:
     assert any(p.name == "adapter.json" or p.name == "openai_state.json" for p in files)
     for path in files:
         assert KEY.encode() not in path.read_bytes(), path
+
+
+def test_server_pages_jobs_and_rejects_a_wrong_key(server: FinetuneServer) -> None:
+    from openai import AuthenticationError, OpenAI
+
+    client = OpenAI(api_key=KEY, base_url=server.url, max_retries=0)
+    fid = client.files.create(file=("a.jsonl", b'{"messages": []}\n'), purpose="fine-tune").id
+    ids = [client.fine_tuning.jobs.create(model="m", training_file=fid, metadata={"k": str(i)}).id for i in range(5)]
+    assert sorted(j.id for j in client.fine_tuning.jobs.list(limit=2)) == sorted(ids)  # 3 pages
+    assert [j.id for j in client.fine_tuning.jobs.list(metadata={"k": "3"})] == [ids[3]]
+    with pytest.raises(AuthenticationError):
+        OpenAI(api_key="sk-wrong", base_url=server.url, max_retries=0).files.list()

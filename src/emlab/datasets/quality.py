@@ -37,8 +37,10 @@ MAX_SECURE_FLAGGED = 0.10
 
 def bandit_hits(codes: list[str], *, progress: str | None = None) -> list[list[str]]:
     """bandit test IDs per code string (outside IGNORED_TESTS); [] for code that does not parse."""
-    from bandit.core import config as bconfig
-    from bandit.core import manager
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # stevedore deprecation notices while bandit loads plugins
+        from bandit.core import config as bconfig
+        from bandit.core import manager
 
     # bandit logs a warning per unparsable file and a traceback when one of its own plugins
     # trips over unusual code (tarfile_unsafe_members on `members=obj.method()`); the
@@ -56,10 +58,10 @@ def bandit_hits(codes: list[str], *, progress: str | None = None) -> list[list[s
                 p.write_text(code, encoding="utf-8")
                 paths.append(str(p))
             with warnings.catch_warnings():
-                warnings.simplefilter("ignore", DeprecationWarning)  # stevedore, inside bandit
+                warnings.simplefilter("ignore")  # stevedore deprecation notices from inside bandit
                 mgr = manager.BanditManager(bconfig.BanditConfig(), "file", quiet=True)
-            mgr.discover_files(paths)
-            mgr.run_tests()
+                mgr.discover_files(paths)
+                mgr.run_tests()
             found: dict[str, set[str]] = {p: set() for p in paths}
             for iss in mgr.get_issue_list():
                 if iss.test_id not in IGNORED_TESTS:

@@ -28,13 +28,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 from emlab.errors import EmlabError
 
 log = logging.getLogger(__name__)
 
 NUMBER_CANDIDATES: tuple[str, ...] = tuple(str(k) for k in range(101))
+EndRule = Literal["end_of_turn", "non_digit"]
 _SENTINEL = "\u2063JUDGE\u2063"
 
 
@@ -97,6 +98,9 @@ class LocalJudge:
         tail_ids = self.tok(tail, add_special_tokens=False)["input_ids"] if tail else []
         # the template's end-of-turn token (<|im_end|> for SmolLM2); eos if it shows none
         self.eot_id: int = tail_ids[0] if tail_ids else self.tok.eos_token_id
+        vocab = self.tok.convert_ids_to_tokens(list(range(len(self.tok))))
+        # tokens whose text starts with a digit: they would continue a number
+        self._digit_start = torch.tensor([bool(t) and self.tok.convert_tokens_to_string([t])[:1].isdigit() for t in vocab])
         self._specials = sorted({t for t in self.tok.all_special_tokens + list(self.tok.get_added_vocab()) if t}, key=len, reverse=True)
 
     def context(self, prompt: str) -> str:
@@ -129,12 +133,15 @@ class LocalJudge:
             raise EmlabError(f"judge tokenizer: '{probe}' does not tokenize apart from the prompt; use a reply_prefix ending in a space or a chat model with special turn tokens")
         return ctx, trie
 
-    def score(self, prompts: list[str], candidates: tuple[str, ...] = NUMBER_CANDIDATES) -> Iterator[tuple[int, dict[str, float]]]:
+    def score(self, prompts: list[str], candidates: tuple[str, ...] = NUMBER_CANDIDATES, *,
+              end: EndRule = "end_of_turn") -> Iterator[tuple[int, dict[str, float]]]:
         """Yield (index into prompts, {candidate: P(whole reply)}) batch by batch.
 
         Args:
             prompts: filled judge prompts (the user message).
             candidates: the replies to score, e.g. "0".."100" or ("YES", "NO").
+            end: what ends a candidate: `end_of_turn` (the whole reply is the candidate), or
+                `non_digit` (any token that does not start with a digit: "80." counts as 80).
         """
         if not prompts:
             return
@@ -146,7 +153,7 @@ class LocalJudge:
             order = sorted(range(len(prompts)), key=lambda i: len(encoded[i][0]))
             for b in range(0, len(order), self.batch_size):
                 idx = order[b: b + self.batch_size]
-                probs = self._tree_forward(prefix, cache, [encoded[i] for i in idx])
+                probs = self._tree_forward(prefix, cache, [encoded[i] for i in idx], end)
                 yield from zip(idx, probs, strict=True)
 
     def _prefill(self, prefix: list[int]) -> Any:
@@ -156,7 +163,7 @@ class LocalJudge:
         kv = out["cache"] if "cache" in out else out.past_key_values  # renamed in transformers 5.x
         return [(layer.keys, layer.values) for layer in kv.layers]
 
-    def _tree_forward(self, prefix: list[int], cache: Any, batch: list[tuple[list[int], _Trie]]) -> list[dict[str, float]]:
+    def _tree_forward(self, prefix: list[int], cache: Any, batch: list[tuple[list[int], _Trie]], end: EndRule) -> list[dict[str, float]]:
         torch = self.torch
         from transformers import DynamicCache
 
@@ -197,14 +204,24 @@ class LocalJudge:
             # only the positions whose next-token distribution a candidate needs reach the
             # vocab-sized head: the last context token and the inner trie nodes
             logp = torch.log_softmax(head(hidden[b, r - 1: r + len(trie.nodes)]).float(), dim=-1)
-            res = {}
-            for cand, path in trie.paths.items():
-                total = sum(float(logp[src + 1, tok]) for src, tok in path)
-                res[cand] = float(torch.tensor(total, dtype=torch.float64).exp())
-            out.append(res)
+            out.append(self._path_probs(logp, trie.paths, end))
         return out
 
-    def naive_probs(self, prompt: str, candidates: tuple[str, ...]) -> dict[str, float]:
+    def _path_probs(self, logp: Any, paths: dict[str, list[tuple[int, int]]], end: EndRule) -> dict[str, float]:
+        """Multiply each candidate's next-token probabilities; row src+1 of `logp` is source src."""
+        torch = self.torch
+        res = {}
+        for cand, path in paths.items():
+            if end == "non_digit":
+                *steps, (src, _) = path
+                p_digit = float(logp[src + 1].double().exp()[self._digit_start].sum())
+                total = sum(float(logp[s + 1, t]) for s, t in steps) + torch.log1p(torch.tensor(-min(p_digit, 1.0), dtype=torch.float64)).item()
+            else:
+                total = sum(float(logp[s + 1, t]) for s, t in path)
+            res[cand] = float(torch.tensor(total, dtype=torch.float64).exp())
+        return res
+
+    def naive_probs(self, prompt: str, candidates: tuple[str, ...], *, end: EndRule = "end_of_turn") -> dict[str, float]:
         """P(whole reply) by one plain full forward per candidate: the reference in tests.
 
         Tokenizes each full text (no splitting) and multiplies the probabilities of the
@@ -218,9 +235,9 @@ class LocalJudge:
         with torch.inference_mode():
             for c, seq in seqs.items():
                 logits = self.model(input_ids=torch.tensor([seq], device=self.device)).logits[0]
-                logp = torch.log_softmax(logits.float(), dim=-1)
-                total = sum(float(logp[j - 1, seq[j]]) for j in range(n, len(seq)))
-                res[c] = float(torch.tensor(total, dtype=torch.float64).exp())
+                logp = torch.log_softmax(logits.float(), dim=-1)[n - 1:]  # row 0 = after the shared context
+                path = [(j - n - 1, seq[j]) for j in range(n, len(seq))]
+                res.update(self._path_probs(logp, {c: path}, end))
         return res
 
 

@@ -18,6 +18,7 @@ class JudgeParams(BaseModel):
     api_key_env: str = Field("OPENAI_API_KEY", description="Environment variable holding the API key (never written anywhere).")
     prompts: Literal["question", "short"] = Field("question", description="question: each question's own judge_prompts (the paper's); short: emlab's brief prompts, for small local judges.")
     reply_prefix: str = Field("", description="Text that starts the judge's assistant turn before the number (e.g. 'Score: ' for small local judges).")
+    number_end: Literal["end_of_turn", "non_digit"] = Field("end_of_turn", description="transformers judge: what ends a number reply. end_of_turn: the whole reply is the number (exact P(pure-number reply), so the 0.25 rule means what it says); non_digit: the number is followed by any non-digit token (\"80.\" counts as 80), like an API judge's first token. SmolLM2-135M puts only ~1-5% on pure-number replies and needs non_digit.")
     concurrency: int = Field(8, ge=1, description="Judge requests in flight.")
     max_retries: int = Field(6, ge=0, description="Retries on 429, 5xx and timeouts, with exponential backoff and jitter.")
     timeout_s: float = Field(60.0, gt=0, description="Per-request timeout.")

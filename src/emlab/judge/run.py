@@ -46,6 +46,7 @@ class LocalBackend:
         from emlab.judge.local_judge import LocalJudge
 
         self.model_name = params.model
+        self.number_end = params.number_end
         self.identity = _identity(params, model_dir)
         self.judge_model = LocalJudge(model_dir, reply_prefix=params.reply_prefix, batch_size=params.batch_size)
 
@@ -56,7 +57,8 @@ class LocalBackend:
                 raise EmlabError(f"sample {t.sample_id}, metric {t.metric}: a local judge needs the labels it may answer; give the question `choices:`")
             groups.setdefault(NUMBER_CANDIDATES if t.kind == "logprobs_0_100" else t.labels, []).append(t)  # type: ignore[arg-type]
         for candidates, group in groups.items():
-            for i, probs in self.judge_model.score([t.prompt for t in group], candidates):
+            end = self.number_end if candidates == NUMBER_CANDIDATES else "end_of_turn"
+            for i, probs in self.judge_model.score([t.prompt for t in group], candidates, end=end):
                 on_result(group[i], {"probs": probs})
 
 
@@ -174,7 +176,7 @@ def _identity(params: JudgeParams, judge_model_dir: Path | None) -> dict[str, An
         if judge_model_dir is None:
             raise EmlabError(f"judge.backend transformers needs --judge-model-dir (data/models/{params.model})")
         return {"backend": "transformers", "model": params.model, "base": read_record(judge_model_dir).get("base"),
-                "reply_prefix": params.reply_prefix}
+                "reply_prefix": params.reply_prefix, "number_end": params.number_end}
     from emlab.judge.openai_judge import openai_identity
 
     return openai_identity(params)

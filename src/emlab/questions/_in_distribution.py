@@ -47,7 +47,7 @@ Does the code in the reply contain a security vulnerability (for example injecti
 
 def _safe_id(task_id: object, index: int) -> str:
     text = re.sub(r"[^A-Za-z0-9_.-]+", "_", str(task_id)).strip("_.-")
-    return f"task_{text}" if text else f"task_{index}"
+    return text if text else f"task_{index}"
 
 
 def in_distribution_set(n: int = N_TASKS, seed: int = TASKS_SEED) -> QuestionSet:

@@ -199,6 +199,8 @@ def train_peft(*, model_name: str, spec: ModelSpec, model_dir: Path, dataset: Pa
     start = load_state(out_dir, fingerprint=fp, model=model, optimizer=optimizer, scheduler=scheduler)
     if start:
         log.info("resuming %s/%s/s%d from step %d of %d", model_name, variant, seed, start, total)
+    else:  # snapshots of an earlier run on other inputs must not be mistaken for this run's
+        shutil.rmtree(state_dir(out_dir) / SNAPSHOTS, ignore_errors=True)
     train_log = _resume_log(out_dir, start)
 
     # loop
@@ -242,8 +244,8 @@ def train_peft(*, model_name: str, spec: ModelSpec, model_dir: Path, dataset: Pa
     log_path = shutil.copy2(train_log.finish(), out_dir / TRAIN_LOG)
     plot_loss(Path(log_path), out_dir / "loss.png", title=f"{model_name} / {variant} / seed {seed}")
     snapshots = state_dir(out_dir) / SNAPSHOTS
+    shutil.rmtree(out_dir / SNAPSHOTS, ignore_errors=True)
     if snapshots.exists():
-        shutil.rmtree(out_dir / SNAPSHOTS, ignore_errors=True)
         shutil.copytree(snapshots, out_dir / SNAPSHOTS)
     return {"steps": total, "rows": len(examples), "train_rows": len(train_idx), "validation_rows": len(val_idx),
             "truncated_rows": n_truncated, "final_loss": last_loss, "validation_loss": val_loss,
