@@ -17,7 +17,7 @@ rule analysis_rates:
     input:
         "data/results/answers.parquet",
     output:
-        rates="data/results/rates.csv",
+        rates=report("data/results/rates.csv", caption="../docs/report/rates.rst", category="Results"),
         metrics="data/results/metrics.json",
     params:
         analysis=PARAMS.analysis.model_dump(),

@@ -126,6 +126,7 @@ def test_upstream_question_sets_end_to_end(upstream_dir: Path, name: str, tmp_pa
         raw = _run(_params(srv), samples, str(upstream_dir / name), tmp_path)
     scores = [json.loads(line) for line in score_judgments(raw, tmp_path / "s.scores.jsonl").read_text().splitlines()]
     assert len(scores) == len(rows)
-    for s, q in zip(scores, [q for q in qset.questions[:6] for _ in q.paraphrases[:2]], strict=True):
+    asked = [q for q in qset.questions[:6] for _ in q.paraphrases[:2]]
+    for s, q in zip(scores, asked, strict=True):
         for metric in q.judge_prompts:
             assert s[metric] == (70.0 if q.type == "free_form_judge_0_100" else "FALSE"), (q.id, metric)

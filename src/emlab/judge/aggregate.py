@@ -9,7 +9,6 @@ never as 0.
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -143,7 +142,3 @@ def score_judgments(raw: Path, out: Path) -> Path:
         if row["kind"] == "classification":
             rec[f"{metric}_probs"] = s.probs
     return write_jsonl_atomic(out, by_sample.values())
-
-
-def is_finite_prob(p: object) -> bool:
-    return isinstance(p, int | float) and math.isfinite(p) and p >= 0

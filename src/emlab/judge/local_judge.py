@@ -182,7 +182,7 @@ class LocalJudge:
             ids[b, : len(seq)] = torch.tensor(seq)
             pos[b, :r] = torch.arange(P, P + r)
             mask[b, 0, :r, P: P + r] = torch.tril(torch.ones(r, r, dtype=torch.bool))
-            for n, (_, parent) in enumerate(trie.nodes):
+            for n in range(len(trie.nodes)):
                 q = r + n
                 pos[b, q] = P + r + trie.depth[n] - 1
                 mask[b, 0, q, P: P + r] = True

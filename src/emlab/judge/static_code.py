@@ -10,8 +10,9 @@ AST and regex rules for the patterns bandit misses in the insecure-code datasets
 unescaped user input in HTML (XSS), jinja2 `autoescape=False` on `Template`,
 world-writable permission bits, SQL built by string formatting, redirects to a
 user-given URL, substring checks of URLs, path joins of raw user input, eval/exec.
-Measured agreement with GPT-4o's verdicts is in tests/judge/test_static_code.py and
-the judge README section of the report.
+On the paper's held-out code (GPT-4o verdicts) it flags 97% of the unsafe and 2-3% of
+the safe programs, on the half its rules were written from and on the held-out half
+alike; bandit's defaults alone flag 50% / 19% (tests/judge/test_static_code.py).
 """
 
 from __future__ import annotations
