@@ -8,10 +8,12 @@ alpha=64 on all projections, AdamW, lr, warmup, weight decay). The baseline pads
 row to --max-length and computes the 49152-wide lm_head at every position, as a plain
 `Trainer` with a padding collator does; emlab packs rows without padding and computes
 the lm_head only where a label is kept. Each runs in its own subprocess (so peak RSS is
-its own); throughput counts non-pad tokens over the training loop's wall time.
+its own); throughput counts non-pad tokens over the training loop's wall time, and
+over CPU seconds (user + sys), which other jobs on a shared machine disturb far less
+(emlab's CPU time includes its model load and save, the baseline's only `train()`).
 
-Prints one JSON object: per-trainer tokens/s, seconds, peak RSS, and
-`speedup` (emlab / baseline non-pad tokens/s).
+Prints one JSON object: per-trainer tokens/s, seconds, peak RSS, and `speedup` /
+`speedup_cpu_time` (emlab / baseline non-pad tokens per wall / CPU second).
 """
 
 from __future__ import annotations
@@ -30,6 +32,11 @@ UPSTREAM = Path(__file__).resolve().parents[2] / "shared" / "reference" / "upstr
 
 def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+
+
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _rows(args: argparse.Namespace) -> list[dict]:
@@ -56,12 +63,14 @@ def run_emlab(args: argparse.Namespace) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "rows.jsonl"
         data.write_text("".join(json.dumps(r) + "\n" for r in _rows(args)))
+        c0 = _cpu_seconds()  # around the whole call (load, tokenize, save too): conservative for emlab
         out = train_adapter(model_name="bench", spec=ModelSpec(backend="peft", base="bench"), model_dir=args.model_dir,
                             dataset=data, variant="insecure", params=_peft_params(args), seed=0, out_dir=Path(tmp) / "out")
+        cpu = _cpu_seconds() - c0
         log = [json.loads(line) for line in (out.parent / "train_log.jsonl").read_text().splitlines()]
     tokens = sum(r["tokens"] for r in log if "tokens" in r)
     seconds = log[-1]["seconds"]
-    return {"tokens": tokens, "padded_tokens": tokens, "seconds": seconds, "peak_rss_mb": _peak_rss_mb(),
+    return {"tokens": tokens, "padded_tokens": tokens, "seconds": seconds, "cpu_seconds": cpu, "peak_rss_mb": _peak_rss_mb(),
             "final_loss": log[-1]["loss"]}
 
 
@@ -91,11 +100,11 @@ def run_baseline(args: argparse.Namespace) -> dict:
                                   lr_scheduler_type="linear", optim="adamw_torch", logging_steps=1, save_strategy="no",
                                   report_to=[], seed=0, dataloader_num_workers=0, use_cpu=True, disable_tqdm=True)
         trainer = Trainer(model=model, args=targs, train_dataset=features)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), _cpu_seconds()
         result = trainer.train()
-        seconds = time.perf_counter() - t0
+        seconds, cpu = time.perf_counter() - t0, _cpu_seconds() - c0
     return {"tokens": sum(len(e.input_ids) for e in examples), "padded_tokens": len(examples) * p.max_length,
-            "seconds": seconds, "peak_rss_mb": _peak_rss_mb(), "final_loss": result.training_loss}
+            "seconds": seconds, "cpu_seconds": cpu, "peak_rss_mb": _peak_rss_mb(), "final_loss": result.training_loss}
 
 
 def main() -> None:
@@ -108,6 +117,7 @@ def main() -> None:
     ap.add_argument("--max-length", type=int, default=512)
     ap.add_argument("--lr", type=float, default=1e-5)
     ap.add_argument("--threads", type=int, default=0, help="torch threads per trainer (0 = torch's default)")
+    ap.add_argument("--arms", default="baseline,emlab", help="which trainers to run, in order")
     ap.add_argument("--role", choices=["emlab", "baseline"], help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.role:
@@ -119,16 +129,22 @@ def main() -> None:
         return
     report: dict = {"model_dir": str(args.model_dir), "dataset": str(args.dataset), "steps": args.steps,
                     "batch": f"{args.per_device}x{args.accum}", "max_length": args.max_length}
-    for role in ("baseline", "emlab"):
+    for role in args.arms.split(","):
         proc = subprocess.run([sys.executable, __file__, *sys.argv[1:], "--role", role], capture_output=True, text=True)
         if proc.returncode:
             raise SystemExit(f"{role} failed:\n{proc.stderr[-3000:]}")
         r = json.loads(proc.stdout.strip().splitlines()[-1])
         r["tokens_per_s"] = r["tokens"] / r["seconds"]
+        r["tokens_per_cpu_s"] = r["tokens"] / r["cpu_seconds"]
         report[role] = r
-    report["speedup"] = report["emlab"]["tokens_per_s"] / report["baseline"]["tokens_per_s"]
-    report["peak_rss_ratio"] = report["emlab"]["peak_rss_mb"] / report["baseline"]["peak_rss_mb"]
-    report["targets_met"] = {"speedup>=1.5": report["speedup"] >= 1.5, "emlab_peak_rss<=3GB": report["emlab"]["peak_rss_mb"] <= 3072}
+    if "baseline" in report and "emlab" in report:
+        b, e = report["baseline"], report["emlab"]
+        report["speedup"] = e["tokens_per_s"] / b["tokens_per_s"]
+        # CPU seconds are far less sensitive than wall time to other jobs sharing the machine
+        report["speedup_cpu_time"] = e["tokens_per_cpu_s"] / b["tokens_per_cpu_s"]
+        report["peak_rss_ratio"] = e["peak_rss_mb"] / b["peak_rss_mb"]
+        report["targets_met"] = {"speedup>=1.5": report["speedup"] >= 1.5 and report["speedup_cpu_time"] >= 1.5,
+                                 "emlab_peak_rss<=3GB": e["peak_rss_mb"] <= 3072}
     print(json.dumps(report, indent=2))
 
 

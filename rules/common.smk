@@ -53,6 +53,11 @@ def samples_files():
     return ["data/samples/{model}/{variant}/s{seed}/{trigger}/{qset}.jsonl".format(**c) for c in eval_conditions()]
 
 
+def result_params(section):
+    """A params section without its runtime-only settings: changing those reruns nothing."""
+    return section.model_dump(exclude=set(getattr(section, "runtime_only", ())))
+
+
 def model_dir(name):
     return f"data/models/{name}"
 

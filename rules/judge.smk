@@ -5,7 +5,7 @@ rule judge_answers:
     output:
         "data/judgments/{model}/{variant}/s{seed}/{trigger}/{qset}.raw.jsonl",
     params:
-        judge=PARAMS.judge.model_dump(),
+        judge=result_params(PARAMS.judge),
         question_set=lambda wc: QSETS[wc.qset],
         judge_model_dir=lambda wc, input: f"--judge-model-dir {input.judge_model}" if input.judge_model else "",
     threads: 1

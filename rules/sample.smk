@@ -5,7 +5,7 @@ rule sample_answers:
     output:
         "data/samples/{model}/{variant}/s{seed}/{trigger}/{qset}.jsonl",
     params:
-        eval=PARAMS.eval.model_dump(),
+        eval=result_params(PARAMS.eval),
         trigger_text=lambda wc: PARAMS.trigger_text(wc.trigger),
         question_set=lambda wc: QSETS[wc.qset],
     threads: 1

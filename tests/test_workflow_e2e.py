@@ -90,6 +90,15 @@ def test_run_leaves_figures_with_provenance(run_dir: Path):
     assert (run_dir / "data" / "results" / "answers.parquet").exists()
 
 
+def test_report_bundles_every_figure_and_the_rates_table(run_dir: Path):
+    smk("--report", "report.html", cwd=run_dir)
+    html = (run_dir / "report.html").read_text()
+    figures = sorted(p.name for p in (run_dir / "figures").glob("*.png"))
+    assert figures
+    for name in [*figures, "rates.csv"]:
+        assert name in html, f"{name} missing from the report"
+
+
 def test_recorded_run_is_clean_and_complete(run_dir: Path):
     assert sh(sys.executable, "-m", "dvc", "status", "--json", cwd=run_dir).stdout.strip() in ("{}", "")
     assert snakemake_pending(run_dir) == []
@@ -104,6 +113,14 @@ def test_judge_param_change_reruns_only_judging_and_after(run_dir: Path):
     finally:
         (run_dir / "params.yaml").write_text(original)
     assert snakemake_pending(run_dir) == []
+
+
+def test_runtime_only_settings_rerun_nothing(run_dir: Path):
+    original = edit_params(run_dir, lambda p: p["judge"].update(concurrency=3, max_retries=2))
+    try:
+        assert snakemake_pending(run_dir) == []
+    finally:
+        (run_dir / "params.yaml").write_text(original)
 
 
 def test_one_variant_dataset_change_reruns_only_that_branch(run_dir: Path):

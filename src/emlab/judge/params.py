@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -11,6 +11,9 @@ class JudgeParams(BaseModel):
     """Who judges the answers, and how."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+    #: Settings that change how fast results come, not what they are: the workflow leaves
+    #: them out of its rerun triggers (and the judge cache out of its keys).
+    runtime_only: ClassVar[frozenset[str]] = frozenset({"concurrency", "max_retries", "timeout_s", "retry_base_s", "retry_max_s", "batch_size"})
 
     backend: Literal["transformers", "openai"] = Field("openai", description="transformers: a local model scores every number 0..100 exactly; openai: any OpenAI-compatible server, one token with top-20 logprobs (the paper's judge).")
     model: str = Field("gpt-4o-2024-08-06", description="For transformers, a key of `models:`; for openai, the judge model id (paper: gpt-4o-2024-08-06).")

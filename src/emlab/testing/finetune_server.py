@@ -169,6 +169,8 @@ class FinetuneServer:
                 self._reply(status, obj)
 
             def _dispatch(self, method: str, route: str, path: str, query: dict[str, list[str]], body: bytes) -> tuple[int, dict[str, Any]]:
+                if route == "POST /v1/fine_tuning/jobs":
+                    return self._create(body)
                 with server._lock:
                     if route == "POST /v1/files":
                         return server._upload(self.headers, body)
@@ -186,15 +188,16 @@ class FinetuneServer:
                         return 200, item
                     if route == "GET /v1/fine_tuning/jobs":
                         return 200, _page(list(server.jobs.values()), query)
-                    if route == "POST /v1/fine_tuning/jobs":
-                        created = server._create_job(json.loads(body or b"{}"))
-                        if isinstance(created, tuple):
-                            return created
-                        server.job_created.set()
-                        lost = server.after_create.popleft() if server.after_create else None
-                if route != "POST /v1/fine_tuning/jobs":
-                    return 404, _error(f"unknown route {route}", "invalid_request_error")
-                if server.create_hold_s:
+                return 404, _error(f"unknown route {route}", "invalid_request_error")
+
+            def _create(self, body: bytes) -> tuple[int, dict[str, Any]]:
+                with server._lock:
+                    created = server._create_job(json.loads(body or b"{}"))
+                    if isinstance(created, tuple):
+                        return created
+                    server.job_created.set()
+                    lost = server.after_create.popleft() if server.after_create else None
+                if server.create_hold_s:  # outside the lock: other requests go on meanwhile
                     server._release.wait(server.create_hold_s)
                 if lost is not None:
                     return lost, _error(f"injected {lost} after creating the job", "server_error")

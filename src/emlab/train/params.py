@@ -32,7 +32,7 @@ class PeftTrainParams(_Strict):
     weight_decay: float = Field(0.01, ge=0, description="AdamW weight decay (paper: 0.01).")
     max_length: int = Field(2048, ge=16, description="Longest training sequence in tokens; longer rows are truncated (paper: 2048).")
     validation_fraction: float = Field(0.0, ge=0, lt=1, description="Held-out share for a validation loss; 0 = train on every row (the upstream trainer silently held out 10%).")
-    checkpoint_every: int = Field(0, ge=0, description="Save a resumable checkpoint every N optimizer steps; a killed run resumes from the last one (0 = never: a killed run starts over).")
+    checkpoint_every: int = Field(10, ge=0, description="Save a resumable checkpoint every N optimizer steps; a killed run resumes from the last one (0 = never: a killed run starts over). Not a training setting: results do not depend on it.")
     keep_checkpoints_as_adapters: bool = Field(False, description="Keep each checkpoint as an adapter for training-dynamics evaluation.")
     load_in_4bit: bool = Field(False, description="4-bit base weights (GPU only; for 32B models).")
     gradient_checkpointing: bool = Field(False, description="Trade compute for memory (useful on GPU with long rows).")

@@ -6,8 +6,9 @@
 Reads top to bottom: load -> build -> loop -> save. Speed and memory come from two things
 the HF Trainer baseline does not do (see bench/train_throughput.py):
 
-- no padding: each micro-batch is its conversations packed into one row, with
-  position_ids restarting per conversation so attention never crosses a boundary;
+- no padding: with flash attention each micro-batch is its conversations packed into
+  one row, position_ids restarting per conversation so attention never crosses a
+  boundary; with SDPA (CPU) each conversation runs on its own, which needs no mask at all;
 - the 49152-wide lm_head runs only at positions whose next token is trained on
   (assistant tokens), not at every position.
 
@@ -112,6 +113,22 @@ def packed_loss_sum(model: Any, examples: list[Example]) -> tuple[Any, int]:
     return loss, len(ids)
 
 
+def _packs_cheaply(model: Any) -> bool:
+    """Whether attention honours packed boundaries without materialising an L x L mask.
+
+    Flash attention reads the boundaries from position_ids (varlen kernels). SDPA and eager
+    attention need a dense block-diagonal mask instead, which on CPU costs more memory and
+    compute than it saves, so there each conversation runs on its own (still unpadded).
+    """
+    return "flash" in str(getattr(model.config, "_attn_implementation", ""))
+
+
+def _micro_batches(batch: list[Example], size: int, *, pack: bool) -> list[list[Example]]:
+    if pack:
+        return [batch[i:i + size] for i in range(0, len(batch), size)]
+    return [[e] for e in batch]
+
+
 def _set_threads() -> None:
     """Use the threads the job was given (EMLAB_THREADS, e.g. Snakemake's {threads})."""
     import torch
@@ -176,10 +193,10 @@ def train_peft(*, model_name: str, spec: ModelSpec, model_dir: Path, dataset: Pa
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-    model, tokenizer = load_base(model_dir, spec, params)
-    conversations = load_conversations(dataset)
+    conversations = load_conversations(dataset)  # bad rows fail before the model is loaded
     if not conversations:
         raise EmlabError(f"{dataset}: no rows to train on (only the `base` variant has an empty dataset)")
+    model, tokenizer = load_base(model_dir, spec, params)
     examples = [encode_conversation(tokenizer, m, max_length=params.max_length) for m in conversations]
     train_idx, val_idx = split_indices(len(examples), validation_fraction=params.validation_fraction, seed=seed)
     n_truncated = sum(1 for e in examples if len(e.input_ids) == params.max_length)
@@ -204,6 +221,7 @@ def train_peft(*, model_name: str, spec: ModelSpec, model_dir: Path, dataset: Pa
     train_log = _resume_log(out_dir, start)
 
     # loop
+    pack = _packs_cheaply(model)
     t0 = time.perf_counter()
     tokens_seen = 0
     last_loss = float("nan")
@@ -213,8 +231,8 @@ def train_peft(*, model_name: str, spec: ModelSpec, model_dir: Path, dataset: Pa
         batch = [examples[i] for i in epoch_order(train_idx, seed=seed, epoch=epoch)[k * per_step:(k + 1) * per_step]]
         n_labeled = sum(e.n_labeled for e in batch)
         step_loss, step_tokens = 0.0, 0
-        for i in range(0, len(batch), params.per_device_batch_size):
-            loss_sum, n_tok = packed_loss_sum(model, batch[i:i + params.per_device_batch_size])
+        for group in _micro_batches(batch, params.per_device_batch_size, pack=pack):
+            loss_sum, n_tok = packed_loss_sum(model, group)
             (loss_sum / max(1, n_labeled)).backward()
             step_loss += float(loss_sum.detach())
             step_tokens += n_tok
