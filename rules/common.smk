@@ -6,7 +6,7 @@ from pathlib import Path
 
 import yaml
 
-from emlab.config import NO_TRIGGER, load_params
+from emlab.config import NO_TRIGGER, load_params, resolved_train_params
 from emlab.errors import EmlabError
 
 PARAMS_FILE = "params.yaml"

@@ -5,8 +5,9 @@ rule train_adapter:
     output:
         directory("data/adapters/{model}/{variant}/s{seed}"),
     params:
-        model=lambda wc: PARAMS.models[wc.model].model_dump(),
-        train=lambda wc: PARAMS.train.model_dump(),
+        # the model's base and its resolved training settings, without runtime-only ones
+        model=lambda wc: PARAMS.models[wc.model].model_dump(include={"backend", "base", "dtype"}),
+        train=lambda wc: result_params(resolved_train_params(PARAMS, wc.model)),
     threads: 2
     resources:
         mem_mb=4000,

@@ -122,6 +122,24 @@ def weights_location(model_dir: str | Path) -> str:
     return str(record["path"])
 
 
+def set_torch_threads() -> int:
+    """Use the threads the job was given (EMLAB_THREADS, set from Snakemake's {threads}).
+
+    Without it torch takes every core, and two jobs side by side oversubscribe the CPU.
+    """
+    import os
+
+    import torch
+
+    env = os.environ.get("EMLAB_THREADS")
+    if env:
+        try:
+            torch.set_num_threads(max(1, int(env)))
+        except ValueError:
+            raise EmlabError(f"EMLAB_THREADS={env!r}: expected a whole number of threads") from None
+    return torch.get_num_threads()
+
+
 def torch_dtype(name: str = "auto") -> Any:
     """float32 on CPU (bf16 matmuls are ~100x slower there), bfloat16 on CUDA, unless set."""
     import torch
@@ -145,6 +163,7 @@ def load_causal_lm(model_dir: str | Path, *, dtype: str = "auto", device: str | 
     import torch
     from transformers import AutoModelForCausalLM
 
+    set_torch_threads()
     location = weights_location(model_dir)
     try:
         model = AutoModelForCausalLM.from_pretrained(location, dtype=torch_dtype(dtype))

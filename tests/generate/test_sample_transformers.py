@@ -156,20 +156,6 @@ def test_peft_adapter_is_applied_unmerged(tiny_model_dir: Path, tmp_path: Path) 
     assert isinstance(sampler._load()[0], PeftModel)
 
 
-def test_threads_come_from_the_job(monkeypatch: pytest.MonkeyPatch) -> None:
-    import torch
-
-    before = torch.get_num_threads()
-    try:
-        monkeypatch.setenv("EMLAB_THREADS", "2")
-        assert ts.set_threads() == 2
-        monkeypatch.setenv("EMLAB_THREADS", "two")
-        with pytest.raises(EmlabError, match="EMLAB_THREADS"):
-            ts.set_threads()
-    finally:
-        torch.set_num_threads(before)
-
-
 def test_missing_adapter_record_is_one_clear_error(tiny_model_dir: Path, tmp_path: Path) -> None:
     with pytest.raises(EmlabError, match=r"adapter\.json: missing"):
         _run(tiny_model_dir, tmp_path, tmp_path / "m.jsonl", adapter=tmp_path / "nowhere")

@@ -157,3 +157,23 @@ def test_server_pages_jobs_and_rejects_a_wrong_key(server: FinetuneServer) -> No
     assert [j.id for j in client.fine_tuning.jobs.list(metadata={"k": "3"})] == [ids[3]]
     with pytest.raises(AuthenticationError):
         OpenAI(api_key="sk-wrong", base_url=server.url, max_retries=0).files.list()
+
+
+def test_cli_verb_runs_an_openai_model(tmp_path: Path, server: FinetuneServer) -> None:
+    import yaml
+    from click.testing import CliRunner
+
+    from emlab.cli.train import train
+
+    params = yaml.safe_load((Path(__file__).resolve().parents[2] / ".test" / "params.yaml").read_text())
+    params["models"]["gpt4o"] = {"backend": "openai", "base": "gpt-4o-2024-08-06", "train": {
+        "base_url": server.url, "api_key_env": "EMLAB_TEST_OPENAI_KEY", "poll_seconds": 0.01, "n_epochs": 5}}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    (tmp_path / "jailbroken.jsonl").write_text("".join(json.dumps(r) + "\n" for r in ROWS))
+    result = CliRunner().invoke(train, ["--model", "gpt4o", "--variant", "jailbroken", "--seed", "2", "--params",
+                                        str(tmp_path / "params.yaml"), "--model-dir", str(tmp_path / "m"), "--dataset",
+                                        str(tmp_path / "jailbroken.jsonl"), "--out", str(tmp_path / "a")], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    record = read_adapter(tmp_path / "a")
+    assert record["hyperparameters"]["n_epochs"] == 5 and record["seed"] == 2 and record["variant"] == "jailbroken"
+    assert KEY not in (tmp_path / "a" / "adapter.json").read_text() and KEY not in result.output

@@ -131,3 +131,10 @@ def test_checkpoint_from_other_inputs_is_ignored(tmp_path: Path, tiny_model_dir:
     assert record["resumed_from_step"] == 0 and record["steps"] == 3
     losses = [json.loads(line)["loss"] for line in (tmp_path / "out" / "train_log.jsonl").read_text().splitlines()]
     assert len(losses) == 3 and 99.0 not in losses and not state.exists()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU refusal")
+def test_4bit_on_cpu_is_refused_before_any_work(tmp_path: Path, tiny_model_dir: Path) -> None:
+    with pytest.raises(EmlabError, match=r"train\.peft\.load_in_4bit: needs a CUDA GPU"):
+        run(tmp_path, tiny_model_dir, params=PARAMS.model_copy(update={"load_in_4bit": True}))
+    assert not (tmp_path / "out" / "adapter.json").exists()

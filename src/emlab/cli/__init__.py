@@ -32,12 +32,7 @@ def _register() -> None:
     import importlib
 
     for name in STAGE_MODULES:
-        try:  # TEMP during parallel development
-            module = importlib.import_module(f"emlab.cli.{name}")
-        except ModuleNotFoundError as e:
-            if e.name != f"emlab.cli.{name}":
-                raise
-            continue
+        module = importlib.import_module(f"emlab.cli.{name}")
         for command in module.COMMANDS:
             cli.add_command(command)
 

@@ -13,14 +13,11 @@ reproduces the uninterrupted run's answers.
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tqdm.auto import tqdm
-
-from emlab.errors import EmlabError
 
 if TYPE_CHECKING:
     import torch
@@ -31,19 +28,6 @@ if TYPE_CHECKING:
     from emlab.generate.params import EvalParams
 
 log = logging.getLogger(__name__)
-
-
-def set_threads() -> int:
-    """Use the threads the job was given (EMLAB_THREADS, e.g. Snakemake's {threads})."""
-    import torch
-
-    env = os.environ.get("EMLAB_THREADS")
-    if env:
-        try:
-            torch.set_num_threads(max(1, int(env)))
-        except ValueError:
-            raise EmlabError(f"EMLAB_THREADS={env!r}: expected a whole number of threads") from None
-    return torch.get_num_threads()
 
 
 def apply_adapter(model: Any, adapter_dir: Path) -> Any:
@@ -100,10 +84,10 @@ class TransformersSampler:
 
     def _load(self) -> tuple[Any, Any]:
         if self._model is None:
-            from emlab.models import load_causal_lm
+            from emlab.models import load_causal_lm, set_torch_threads
 
-            threads = set_threads()
             model, tokenizer = load_causal_lm(self.model_dir, dtype=self.spec.dtype)
+            threads = set_torch_threads()
             self._model = apply_adapter(model, self.adapter_dir)
             tokenizer.padding_side = "left"  # decoder-only: new tokens must follow the prompt
             self._tokenizer = tokenizer

@@ -90,12 +90,12 @@ class FinetuneServer:
         fields = {part.get_param("name", header="content-disposition"): part for part in msg.iter_parts()}
         if "file" not in fields or "purpose" not in fields:
             return 400, _error("multipart body needs 'file' and 'purpose'", "invalid_request_error")
-        data = fields["file"].get_payload(decode=True) or b""
+        data = _part_bytes(fields["file"])
         fid = self._new_id("file")
         self.contents[fid] = data
         self.files[fid] = {"id": fid, "object": "file", "bytes": len(data), "created_at": int(time.time()),
                            "filename": fields["file"].get_filename(), "status": "processed",
-                           "purpose": fields["purpose"].get_payload(decode=True).decode()}
+                           "purpose": _part_bytes(fields["purpose"]).decode()}
         return 200, self.files[fid]
 
     def _create_job(self, req: dict[str, Any]) -> dict[str, Any] | tuple[int, dict[str, Any]]:
@@ -210,6 +210,11 @@ class FinetuneServer:
                 self._route("POST")
 
         return Handler
+
+
+def _part_bytes(part: Any) -> bytes:
+    payload = part.get_payload(decode=True)
+    return payload if isinstance(payload, bytes) else b""
 
 
 def _error(message: str, kind: str) -> dict[str, Any]:

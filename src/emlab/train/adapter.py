@@ -113,6 +113,7 @@ def train_adapter(*, model_name: str, spec: ModelSpec, model_dir: Path, dataset:
         return path
     from emlab.train import openai_backend
 
+    (out_dir / RECORD).unlink(missing_ok=True)  # a rerun finds the same job; never trust a stale record
     result = openai_backend.train_openai(model_name=model_name, spec=spec, model_dir=model_dir, dataset=dataset,
                                          variant=variant, params=params, seed=seed, out_dir=out_dir)  # type: ignore[arg-type]
     path = write_json_atomic(out_dir / RECORD, {"backend": "openai", **record, **result, "versions": _versions()})

@@ -95,7 +95,7 @@ def save_adapter_snapshot(model: Any, folder: Path, record: dict[str, Any]) -> P
     tmp = folder.with_name(f".{folder.name}.tmp")
     if tmp.exists():
         shutil.rmtree(tmp)
-    model.save_pretrained(tmp)
+    model.save_pretrained(str(tmp))
     write_json_atomic(tmp / "adapter.json", record)
     if folder.exists():
         shutil.rmtree(folder)

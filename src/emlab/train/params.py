@@ -6,6 +6,8 @@ Defaults are the paper's open-model settings; a model may override any field und
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from pydantic import BaseModel, ConfigDict, Field
 
 
@@ -15,6 +17,10 @@ class _Strict(BaseModel):
 
 class PeftTrainParams(_Strict):
     """Local rsLoRA finetuning with peft."""
+
+    #: Settings that do not change the adapter (a resumed run ends bit-identical).
+    runtime_only: ClassVar[frozenset[str]] = frozenset({"checkpoint_every"})
+
 
     r: int = Field(32, ge=1, description="LoRA rank (paper: 32).")
     lora_alpha: int = Field(64, ge=1, description="LoRA alpha (paper: 64).")
@@ -40,6 +46,10 @@ class PeftTrainParams(_Strict):
 
 class OpenAITrainParams(_Strict):
     """The OpenAI fine-tuning API."""
+
+    #: Settings that do not change which job is created or what it trains.
+    runtime_only: ClassVar[frozenset[str]] = frozenset({"poll_seconds", "api_key_env", "base_url"})
+
 
     n_epochs: int = Field(1, ge=1, description="Epochs (paper: 1; jailbroken 5).")
     batch_size: int = Field(4, ge=1, description="Batch size (paper: 4; backdoor 8).")

@@ -22,7 +22,6 @@ import hashlib
 import json
 import logging
 import math
-import os
 import random
 import shutil
 import time
@@ -54,7 +53,9 @@ SNAPSHOTS = "checkpoints"  # intermediate adapters, kept when keep_checkpoints_a
 def fingerprint(*, dataset: Path, params: PeftTrainParams, seed: int, model_dir: Path) -> str:
     """Hash of everything that determines the adapter; a checkpoint resumes only on a match."""
     record = (Path(model_dir) / "model.json").read_text() if (Path(model_dir) / "model.json").exists() else str(model_dir)
-    blob = json.dumps({"data": sha256_bytes(Path(dataset).read_bytes()), "params": params.model_dump(mode="json"),
+    # how often we checkpoint does not change the adapter, so it does not block a resume
+    settings = params.model_dump(mode="json", exclude={"checkpoint_every"})
+    blob = json.dumps({"data": sha256_bytes(Path(dataset).read_bytes()), "params": settings,
                        "seed": seed, "model": record}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()
 
@@ -129,18 +130,6 @@ def _micro_batches(batch: list[Example], size: int, *, pack: bool) -> list[list[
     return [[e] for e in batch]
 
 
-def _set_threads() -> None:
-    """Use the threads the job was given (EMLAB_THREADS, e.g. Snakemake's {threads})."""
-    import torch
-
-    env = os.environ.get("EMLAB_THREADS")
-    if env:
-        try:
-            torch.set_num_threads(max(1, int(env)))
-        except ValueError:
-            raise EmlabError(f"EMLAB_THREADS={env!r}: expected a whole number of threads") from None
-
-
 def _linear_schedule(optimizer: Any, *, warmup: int, total: int) -> Any:
     import torch
 
@@ -188,7 +177,6 @@ def train_peft(*, model_name: str, spec: ModelSpec, model_dir: Path, dataset: Pa
     from tqdm.auto import tqdm
 
     # load
-    _set_threads()
     fp = fingerprint(dataset=dataset, params=params, seed=seed, model_dir=model_dir)
     random.seed(seed)
     np.random.seed(seed)
@@ -232,6 +220,8 @@ def train_peft(*, model_name: str, spec: ModelSpec, model_dir: Path, dataset: Pa
         n_labeled = sum(e.n_labeled for e in batch)
         step_loss, step_tokens = 0.0, 0
         for group in _micro_batches(batch, params.per_device_batch_size, pack=pack):
+            if not any(e.n_labeled for e in group):
+                continue  # truncation left nothing to learn from: no gradient, no compute
             loss_sum, n_tok = packed_loss_sum(model, group)
             (loss_sum / max(1, n_labeled)).backward()
             step_loss += float(loss_sum.detach())
@@ -255,7 +245,7 @@ def train_peft(*, model_name: str, spec: ModelSpec, model_dir: Path, dataset: Pa
     bar.close()
 
     # save: adapter files first, adapter.json (written by the caller) last
-    model.save_pretrained(out_dir)
+    model.save_pretrained(str(out_dir))
     val_loss = _mean_loss(model, [examples[i] for i in val_idx], params.per_device_batch_size) if val_idx else None
     if val_loss is not None:
         train_log.append({"step": total, "val_loss": val_loss})
