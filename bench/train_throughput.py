@@ -1,6 +1,6 @@
 """Training throughput and peak memory: emlab's peft trainer against a plain HF `Trainer`.
 
-    python bench/train_throughput.py --model-dir /tmp/smollm2 --steps 3
+    python bench/train_throughput.py --model-dir data/models/smollm2 --steps 3
 
 Both trainers get the same model, the same rows (the first steps x batch rows of
 --dataset), the same assistant-only labels and the same hyperparameters (rsLoRA r=32,
@@ -109,7 +109,7 @@ def run_baseline(args: argparse.Namespace) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--model-dir", type=Path, default=Path("/tmp/smollm2"), help="a prepared model (emlab model prepare)")
+    ap.add_argument("--model-dir", type=Path, default=Path("data/models/smollm2"), help="a prepared model (emlab model prepare)")
     ap.add_argument("--dataset", type=Path, default=UPSTREAM, help="a {messages} JSONL; default: the paper's insecure.jsonl, read in place")
     ap.add_argument("--steps", type=int, default=3)
     ap.add_argument("--per-device", type=int, default=2)

@@ -41,8 +41,8 @@ def smk(*args: str, cwd: Path, ok: bool = True) -> subprocess.CompletedProcess[s
     return sh(sys.executable, "-m", "snakemake", *args, cwd=cwd, ok=ok)
 
 
-def emlab(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return sh(sys.executable, "-m", "emlab.cli", *args, cwd=cwd)
+def emlab(*args: str, cwd: Path, ok: bool = True) -> subprocess.CompletedProcess[str]:
+    return sh(sys.executable, "-m", "emlab.cli", *args, cwd=cwd, ok=ok)
 
 
 def edit_params(root: Path, edit) -> str:
@@ -90,6 +90,17 @@ def test_run_leaves_figures_with_provenance(run_dir: Path):
     assert (run_dir / "data" / "results" / "answers.parquet").exists()
 
 
+def test_audit_walks_the_main_figure_back_to_the_base_model(run_dir: Path):
+    out = emlab("audit", "figures/misaligned_by_question.png", cwd=run_dir).stdout  # exit 0: all hashes match
+    for stage in ("analysis_figures", "analysis_aggregate", "judge_answers@", "sample_answers@",
+                  "train_adapter@", "dataset_build@", "model_prepare@"):
+        assert stage in out, f"{stage} missing from the audit chain"
+    lock = yaml.safe_load((run_dir / "dvc.lock").read_text())
+    raw = "data/judgments/tiny/insecure/s0/none/main.raw.jsonl"
+    md5 = next(o["md5"] for st in lock["stages"].values() for o in st.get("outs", []) if o["path"] == raw)
+    assert md5 in out
+
+
 def test_report_bundles_every_figure_and_the_rates_table(run_dir: Path):
     smk("--report", "report.html", cwd=run_dir)
     html = (run_dir / "report.html").read_text()
@@ -110,6 +121,8 @@ def test_judge_param_change_reruns_only_judging_and_after(run_dir: Path):
     original = edit_params(run_dir, lambda p: p["judge"].update(reply_prefix="Rating: "))
     try:
         assert set(snakemake_pending(run_dir)) == DOWNSTREAM_OF_JUDGE
+        refused = emlab("record", "--no-push", cwd=run_dir, ok=False)  # an incomplete run is never recorded
+        assert refused.returncode == 2 and "the run is not complete" in refused.stderr
     finally:
         (run_dir / "params.yaml").write_text(original)
     assert snakemake_pending(run_dir) == []

@@ -76,10 +76,13 @@ def _describe(changes: dict[str, object], limit: int = 5) -> str:
 
 def record(root: Path = Path("."), *, push: bool = True) -> str:
     """Write dvc.lock for a completed run and push its artifacts to the DVC remote."""
-    pending = snakemake_pending(root)
-    if pending:
-        raise EmlabError(f"the run is not complete ({len(pending)} kinds of jobs pending: {', '.join(sorted(set(pending)))}); run `snakemake --cores N` first")
     if dvc_changes(root):
+        # Only a complete run is recorded. (A clean status needs no such check: dvc.lock
+        # was written after one, and outputs, deps and params all still match it.)
+        pending = snakemake_pending(root)
+        if pending:
+            raise EmlabError(f"the run is not complete ({len(pending)} kinds of jobs pending: "
+                             f"{', '.join(sorted(set(pending)))}); run `snakemake --cores N` first")
         _run(_dvc("commit", "--force"), cwd=root)
         left = dvc_changes(root)
         if left:
