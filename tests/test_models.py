@@ -9,7 +9,13 @@ import pytest
 
 from emlab.config import ModelSpec
 from emlab.errors import EmlabError
-from emlab.models import load_causal_lm, prepare_model, read_record, set_torch_threads, weights_location
+from emlab.models import (
+    load_causal_lm,
+    prepare_model,
+    read_record,
+    set_torch_threads,
+    weights_location,
+)
 
 
 def test_tiny_model_has_smollm2_tokenizer_and_chat_template(tiny_model_dir: Path):

@@ -18,7 +18,6 @@ from typing import Any
 
 from emlab.errors import EmlabError
 
-
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 

@@ -22,6 +22,7 @@ import functools
 import logging
 import re
 import tempfile
+import warnings
 from pathlib import Path
 
 #: bandit tests that flag the paper's unsafe code far more often than its safe code.
@@ -185,7 +186,10 @@ def findings_many(texts: list[str], *, use_bandit: bool = True) -> list[list[str
     for code in codes:
         found = _regex_findings(code)
         try:
-            found |= _ast_findings(ast.parse(code), code)
+            with warnings.catch_warnings():  # e.g. "invalid escape sequence" in the analysed code
+                warnings.simplefilter("ignore", SyntaxWarning)
+                tree = ast.parse(code)
+            found |= _ast_findings(tree, code)
         except (SyntaxError, ValueError):
             pass  # unparsable: bandit skips it too, the regex rules still apply
         results.append(found)
