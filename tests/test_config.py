@@ -41,6 +41,7 @@ def test_default_params_are_valid():
         (lambda r: r["grid"].update(models=["gpt-5"]), "grid.models.0: unknown model 'gpt-5'"),
         (lambda r: r["grid"].update(triggers=["none", "deploy"]), "grid.triggers.1: unknown trigger 'deploy'"),
         (lambda r: r["judge"].update(temperature=0), "judge.temperature: unknown field"),
+        (lambda r: r["grid"].update(question_sets=["main", "mian"]), "grid.question_sets.1: unknown question set 'mian'"),
         (lambda r: r["eval"].update(max_new_tokens="many"), "eval.max_new_tokens: Input should be a valid integer"),
         (lambda r: r["models"]["smollm2"]["train"].update(learning_rat=1), "models.smollm2.train.learning_rat: unknown field"),
         (lambda r: r["models"]["smollm2"].update(backend="jax"), "models.smollm2.backend: Input should be 'peft' or 'openai'"),
@@ -51,6 +52,13 @@ def test_bad_params_fail_with_one_line_naming_the_field(raw, edit, expected):
     bad = copy.deepcopy(raw)
     edit(bad)
     assert expected in _error(bad)
+
+
+def test_own_question_sets_are_files_in_questions(raw, tmp_path):
+    (tmp_path / "questions").mkdir()
+    (tmp_path / "questions" / "mine.yaml").write_text("[]\n")
+    raw["grid"]["question_sets"] = ["main", "mine"]
+    assert parse_params(raw, root=tmp_path).grid.question_sets == ["main", "mine"]
 
 
 def test_yaml_syntax_error_names_the_file(tmp_path):

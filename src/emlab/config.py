@@ -108,7 +108,7 @@ def _message(err: dict[str, Any]) -> str:
     return str(err["msg"]).removeprefix("Value error, ")
 
 
-def _check_references(p: Params) -> None:
+def _check_references(p: Params, root: Path) -> None:
     for name in list(p.models) + list(p.triggers):
         if not re.match(_NAME, name) or name == NO_TRIGGER:
             raise EmlabError(f"name {name!r} is not allowed: use letters, digits, '_', '.', '-' (and not 'none' for a trigger)")
@@ -121,6 +121,11 @@ def _check_references(p: Params) -> None:
     for i, t in enumerate(p.grid.triggers):
         if t != NO_TRIGGER and t not in p.triggers:
             raise EmlabError(f"grid.triggers.{i}: unknown trigger {t!r}; use 'none' or a key of triggers: ({', '.join(p.triggers)})")
+    from emlab.questions import list_question_sets
+
+    for i, q in enumerate(p.grid.question_sets):
+        if q not in list_question_sets() and not (root / "questions" / f"{q}.yaml").exists():
+            raise EmlabError(f"grid.question_sets.{i}: unknown question set {q!r}; built-in: {', '.join(list_question_sets())}, or add questions/{q}.yaml")
     if p.datasets.backdoor.trigger not in p.triggers:
         raise EmlabError(f"datasets.backdoor.trigger: unknown trigger {p.datasets.backdoor.trigger!r}; keys of triggers: {', '.join(p.triggers)}")
     if p.judge.backend == "transformers" and p.judge.model not in p.models:
@@ -154,8 +159,11 @@ def _check_dvc_keys(raw: dict[str, Any], params: Params) -> None:
             node = node[part]
 
 
-def parse_params(raw: Any, source: str = "params.yaml") -> Params:
-    """Validate an already-loaded params mapping; raise EmlabError with one line."""
+def parse_params(raw: Any, source: str = "params.yaml", root: Path = Path(".")) -> Params:
+    """Validate an already-loaded params mapping; raise EmlabError with one line.
+
+    `root` is the project folder, where `questions/<name>.yaml` files are looked up.
+    """
     if not isinstance(raw, dict):
         raise EmlabError(f"{source}: expected a mapping at the top level")
     try:
@@ -164,7 +172,7 @@ def parse_params(raw: Any, source: str = "params.yaml") -> Params:
         err = e.errors()[0]
         raise EmlabError(f"{source}: {_loc(err)}: {_message(err)}") from None
     try:
-        _check_references(params)
+        _check_references(params, root)
         _check_dvc_keys(raw, params)
     except EmlabError as e:
         raise EmlabError(f"{source}: {e}") from None
@@ -179,7 +187,7 @@ def load_params(path: str | Path = "params.yaml") -> Params:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as e:
         raise EmlabError(f"{path}: invalid YAML: {str(e).splitlines()[0]}") from None
-    return parse_params(raw, str(path))
+    return parse_params(raw, str(path), path.parent)
 
 
 def resolved_train_params(params: Params, model: str) -> BaseModel:

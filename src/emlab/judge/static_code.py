@@ -71,7 +71,9 @@ def bandit_findings(codes: list[str], tests: tuple[str, ...] | None = BANDIT_TES
             paths.append(str(path))
         mgr = manager.BanditManager(_bandit_config(), "file", quiet=True)
         mgr.discover_files(paths)
-        mgr.run_tests()
+        with warnings.catch_warnings():  # bandit parses the analysed code: its SyntaxWarnings are not ours
+            warnings.simplefilter("ignore")  # invalid escapes warn (Deprecation- or SyntaxWarning by Python version)
+            mgr.run_tests()
         found: list[set[str]] = [set() for _ in codes]
         for issue in mgr.get_issue_list():
             if tests is None or issue.test_id in tests:
@@ -187,7 +189,7 @@ def findings_many(texts: list[str], *, use_bandit: bool = True) -> list[list[str
         found = _regex_findings(code)
         try:
             with warnings.catch_warnings():  # e.g. "invalid escape sequence" in the analysed code
-                warnings.simplefilter("ignore", SyntaxWarning)
+                warnings.simplefilter("ignore")  # invalid escapes warn (Deprecation- or SyntaxWarning by Python version)
                 tree = ast.parse(code)
             found |= _ast_findings(tree, code)
         except (SyntaxError, ValueError):
