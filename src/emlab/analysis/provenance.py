@@ -11,7 +11,6 @@ hash over the set of judge prompts. Nothing is read from the environment, so no 
 
 from __future__ import annotations
 
-import json
 import subprocess
 from importlib import metadata
 from pathlib import Path
@@ -22,7 +21,7 @@ from tqdm import tqdm
 
 from emlab.analysis.table import FILE_COLUMNS
 from emlab.errors import EmlabError
-from emlab.io import md5_file, sha256_text
+from emlab.io import md5_file, read_jsonl, sha256_text
 
 PACKAGES = ("emlab", "polars", "matplotlib", "numpy", "torch", "transformers", "peft", "snakemake", "dvc")
 
@@ -48,18 +47,11 @@ def judge_info(raw_files: list[Path]) -> dict[str, Any]:
     models: set[str] = set()
     prompts: set[str] = set()
     for path in raw_files:
-        with path.open(encoding="utf-8") as f:
-            for lineno, line in enumerate(f, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError:
-                    raise EmlabError(f"{path}:{lineno}: invalid JSON") from None
-                if row.get("judge_model"):
-                    models.add(str(row["judge_model"]))
-                if row.get("prompt_sha256"):
-                    prompts.add(str(row["prompt_sha256"]))
+        for row in read_jsonl(path):
+            if row.get("judge_model"):
+                models.add(str(row["judge_model"]))
+            if row.get("prompt_sha256"):
+                prompts.add(str(row["prompt_sha256"]))
     return {
         "judge_models": sorted(models),
         "n_judge_prompts": len(prompts),
