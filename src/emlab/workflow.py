@@ -26,9 +26,10 @@ from pathlib import Path
 from emlab.errors import EmlabError
 
 
-def _run(cmd: list[str], *, cwd: Path, check: bool = True) -> subprocess.CompletedProcess[str]:
+def _run(cmd: list[str], *, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """Run a tool; its failure becomes one EmlabError line with the tool's own error."""
     proc = subprocess.run(cmd, cwd=cwd, text=True, capture_output=True)
-    if check and proc.returncode != 0:
+    if proc.returncode != 0:
         lines = [line.strip() for line in (proc.stderr + proc.stdout).splitlines() if line.strip()]
         errors = [line for line in lines if line.startswith(("ERROR", "Error", "emlab: error"))]
         why = (errors or lines or [f"exit status {proc.returncode}"])[-1]
