@@ -23,7 +23,7 @@ $(BIN)/.emlab-installed: pyproject.toml
 	touch $@
 
 run: $(BIN)/.emlab-installed
-	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/snakemake --cores $(CORES)
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/snakemake --cores $(CORES) --rerun-incomplete
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/emlab record
 
 test: $(BIN)/.emlab-installed
