@@ -7,7 +7,7 @@ rule train_adapter:
     params:
         # the model's base and its resolved training settings, without runtime-only ones
         model=lambda wc: PARAMS.models[wc.model].model_dump(include={"backend", "base", "dtype"}),
-        train=lambda wc: result_params(resolved_train_params(PARAMS, wc.model)),
+        train=lambda wc: result_params(resolved_train_params(PARAMS, wc.model, wc.variant)),
     threads: 2
     resources:
         mem_mb=4000,

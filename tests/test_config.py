@@ -75,6 +75,26 @@ def test_model_overrides_apply_to_its_backend_section(raw):
     assert resolved.r == 32  # untouched fields keep the paper's defaults
 
 
+def test_variant_overrides_apply_to_that_variant_only(raw):
+    raw["models"]["smollm2"]["train_by_variant"] = {"jailbroken": {"epochs": 5}}
+    p = parse_params(raw)
+    assert resolved_train_params(p, "smollm2", "jailbroken").epochs == 5
+    assert resolved_train_params(p, "smollm2", "insecure").epochs == 1
+    assert resolved_train_params(p, "smollm2", "jailbroken").learning_rate == raw["models"]["smollm2"]["train"]["learning_rate"]
+
+
+@pytest.mark.parametrize(
+    ("by_variant", "expected"),
+    [
+        ({"jailbroke": {"epochs": 5}}, "models.smollm2.train_by_variant.jailbroke: unknown variant"),
+        ({"jailbroken": {"n_epochs": 5}}, "models.smollm2.train_by_variant.jailbroken.n_epochs: unknown field"),
+    ],
+)
+def test_bad_variant_overrides_name_the_field(raw, by_variant, expected):
+    raw["models"]["smollm2"]["train_by_variant"] = by_variant
+    assert expected in _error(raw)
+
+
 def test_checked_in_schema_is_generated_from_the_models():
     import json
 

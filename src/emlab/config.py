@@ -47,6 +47,7 @@ class ModelSpec(_Strict):
     api_key_env: str = Field("OPENAI_API_KEY", description="Environment variable holding the API key for this model's server.")
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field("auto", description="Weights dtype; auto = float32 on CPU (bf16 is ~100x slower there), bfloat16 on GPU.")
     train: dict[str, Any] = Field(default_factory=dict, description="Overrides of train.<backend> for this model.")
+    train_by_variant: dict[str, dict[str, Any]] = Field(default_factory=dict, description="Further overrides for one variant, e.g. the paper's GPT-4o runs: jailbroken {n_epochs: 5}, backdoor {batch_size: 8}.")
 
     @property
     def effective_sampler(self) -> str:
@@ -132,11 +133,16 @@ def _check_references(p: Params, root: Path) -> None:
         raise EmlabError(f"judge.model: {p.judge.model!r} is not a key of models: (a transformers judge runs a model defined there)")
     for name, spec in p.models.items():
         section = TrainParams.model_fields[spec.backend].annotation
-        try:
-            section.model_validate(spec.train)  # type: ignore[union-attr]
-        except ValidationError as e:
-            err = e.errors()[0]
-            raise EmlabError(f"models.{name}.train.{_loc(err)}: {_message(err)}") from None
+        overrides = {"train": spec.train, **{f"train_by_variant.{v}": {**spec.train, **o} for v, o in spec.train_by_variant.items()}}
+        for where, values in overrides.items():
+            try:
+                section.model_validate(values)  # type: ignore[union-attr]
+            except ValidationError as e:
+                err = e.errors()[0]
+                raise EmlabError(f"models.{name}.{where}.{_loc(err)}: {_message(err)}") from None
+        for v in spec.train_by_variant:
+            if v not in VARIANTS:
+                raise EmlabError(f"models.{name}.train_by_variant.{v}: unknown variant; choose from {', '.join(VARIANTS)}")
     for dup_list, label in ((p.grid.models, "models"), (p.grid.variants, "variants"), (p.grid.seeds, "seeds"), (p.grid.triggers, "triggers")):
         if len(set(dup_list)) != len(dup_list):
             raise EmlabError(f"grid.{label}: duplicate entries in {dup_list}")
@@ -190,11 +196,12 @@ def load_params(path: str | Path = "params.yaml") -> Params:
     return parse_params(raw, str(path), path.parent)
 
 
-def resolved_train_params(params: Params, model: str) -> BaseModel:
-    """train.<backend> with the model's own overrides applied."""
+def resolved_train_params(params: Params, model: str, variant: str | None = None) -> BaseModel:
+    """train.<backend> with the model's overrides, then its overrides for `variant`, applied."""
     spec = params.models[model]
     base = getattr(params.train, spec.backend)
-    return base.model_copy(update=type(base).model_validate({**base.model_dump(), **spec.train}).model_dump())
+    overrides = {**spec.train, **(spec.train_by_variant.get(variant, {}) if variant else {})}
+    return type(base).model_validate({**base.model_dump(), **overrides})
 
 
 def json_schema() -> dict[str, Any]:

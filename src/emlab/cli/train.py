@@ -28,7 +28,7 @@ def train(model_name: str, variant: str, seed: int, params_file: Path, model_dir
     if seed < 0:
         raise EmlabError(f"--seed: {seed} is negative; seeds are integers >= 0")
     click.echo(train_adapter(model_name=model_name, spec=params.models[model_name], model_dir=model_dir,
-                             dataset=dataset, variant=variant, params=resolved_train_params(params, model_name),  # type: ignore[arg-type]
+                             dataset=dataset, variant=variant, params=resolved_train_params(params, model_name, variant),  # type: ignore[arg-type]
                              seed=seed, out_dir=out))
 
 
