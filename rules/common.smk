@@ -31,26 +31,23 @@ wildcard_constraints:
     model="|".join(MODELS),
     variant="|".join(GRID.variants),
     seed=r"\d+",
+    step=r"\d+",
     trigger="|".join([NO_TRIGGER, *PARAMS.triggers]),
     qset="|".join(QSETS),
 
 
 def eval_conditions():
-    """Every (model, variant, seed, trigger, qset) of the grid, as wildcard dicts."""
-    return [
-        dict(model=m, variant=v, seed=s, trigger=t, qset=q)
-        for (m, v, s) in PARAMS.cells()
-        for t in GRID.triggers
-        for q in QSETS
-    ]
+    """Every sampled condition of the grid: a run (final adapter or kept checkpoint, see
+    Params.eval_runs) under each trigger, on each question set, as a path stem."""
+    return [f"{run}/{t}/{q}" for run in PARAMS.eval_runs() for t in GRID.triggers for q in QSETS]
 
 
 def scores_files():
-    return ["data/judgments/{model}/{variant}/s{seed}/{trigger}/{qset}.scores.jsonl".format(**c) for c in eval_conditions()]
+    return [f"data/judgments/{c}.scores.jsonl" for c in eval_conditions()]
 
 
 def samples_files():
-    return ["data/samples/{model}/{variant}/s{seed}/{trigger}/{qset}.jsonl".format(**c) for c in eval_conditions()]
+    return [f"data/samples/{c}.jsonl" for c in eval_conditions()]
 
 
 def result_params(section):

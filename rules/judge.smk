@@ -34,3 +34,24 @@ rule judge_score:
         "logs/judgments/{model}/{variant}/s{seed}/{trigger}/{qset}.score.log",
     shell:
         "emlab judge score --raw {input} --out {output} > {log} 2>&1"
+
+
+use rule judge_answers as judge_checkpoint_answers with:
+    input:
+        samples="data/samples/{model}/{variant}/s{seed}/step{step}/{trigger}/{qset}.jsonl",
+        judge_model=judge_model_inputs,
+    output:
+        "data/judgments/{model}/{variant}/s{seed}/step{step}/{trigger}/{qset}.raw.jsonl",
+    log:
+        "logs/judgments/{model}/{variant}/s{seed}/step{step}/{trigger}/{qset}.log",
+    benchmark:
+        "benchmarks/judgments/{model}/{variant}/s{seed}/step{step}/{trigger}/{qset}.tsv"
+
+
+use rule judge_score as judge_checkpoint_score with:
+    input:
+        "data/judgments/{model}/{variant}/s{seed}/step{step}/{trigger}/{qset}.raw.jsonl",
+    output:
+        "data/judgments/{model}/{variant}/s{seed}/step{step}/{trigger}/{qset}.scores.jsonl",
+    log:
+        "logs/judgments/{model}/{variant}/s{seed}/step{step}/{trigger}/{qset}.score.log",

@@ -8,12 +8,15 @@ import json
 import random
 from pathlib import Path
 
+import pytest
+
 from emlab.analysis import build_answers_table, make_figures
 from emlab.analysis.params import AnalysisParams
-from emlab.cli.evaluate import cell_of
+from emlab.cli.evaluate import cell_of, checkpoint_adapter
 from emlab.config import ModelSpec
 from emlab.datasets import build_dataset
 from emlab.datasets.params import DatasetsParams
+from emlab.errors import EmlabError
 from emlab.generate import sample_answers
 from emlab.generate.params import EvalParams
 from emlab.train import train_adapter
@@ -32,6 +35,10 @@ def test_checkpoints_become_points_of_the_training_dynamics_figure(tiny_model_di
                   seed=0, out_dir=adapter)
     checkpoints = sorted((adapter / "checkpoints").iterdir())
     assert [c.name for c in checkpoints] == ["step-000001", "step-000002"]
+    assert checkpoint_adapter(adapter, 2) == checkpoints[1]
+    with pytest.raises(EmlabError, match="no checkpoint kept at step 3"):  # step 3 is the final adapter
+        checkpoint_adapter(adapter, 3)
+    assert cell_of(adapter, "tiny", "insecure", 0)["checkpoint_step"] == 3  # the final adapter's step
 
     pairs = []
     rng = random.Random(0)

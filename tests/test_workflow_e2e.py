@@ -23,7 +23,8 @@ REPO = Path(__file__).resolve().parents[1]
 # what a clone holds that the workflow reads (src/ is a DVC dependency: code hashes)
 WORKFLOW_FILES = ["Snakefile", "rules", "dvc.yaml", "schemas", "envs", "questions", "docs/report",
                   "src", "data/README.md", ".dvcignore", ".gitignore"]
-DOWNSTREAM_OF_JUDGE = {"judge_answers", "judge_score", "analysis_aggregate", "analysis_rates", "analysis_figures", "all"}
+DOWNSTREAM_OF_JUDGE = {"judge_answers", "judge_score", "judge_checkpoint_answers", "judge_checkpoint_score",
+                       "analysis_aggregate", "analysis_rates", "analysis_figures", "all"}
 
 pytestmark = pytest.mark.slow
 
@@ -88,6 +89,8 @@ def test_run_leaves_figures_with_provenance(run_dir: Path):
     provenance = json.loads(figure.with_suffix(".provenance.json").read_text())
     assert provenance["inputs"], "provenance lists no inputs"
     assert (run_dir / "data" / "results" / "answers.parquet").exists()
+    # .test/params.yaml evaluates the step-1 checkpoint beside the final (step-2) adapter
+    assert (run_dir / "figures" / "training_dynamics.png").exists()
 
 
 def test_audit_walks_the_main_figure_back_to_the_base_model(run_dir: Path):
@@ -144,7 +147,8 @@ def test_one_variant_dataset_change_reruns_only_that_branch(run_dir: Path):
         (run_dir / "params.yaml").write_text(original)
     counts = {line.split()[0]: int(line.split()[1]) for line in out.splitlines()
               if len(line.split()) == 2 and line.split()[1].isdigit()}
-    for rule in ("dataset_build", "train_adapter", "sample_answers", "judge_answers", "judge_score"):
+    for rule in ("dataset_build", "train_adapter", "sample_answers", "judge_answers", "judge_score",
+                 "sample_checkpoint_answers", "judge_checkpoint_answers", "judge_checkpoint_score"):
         assert counts.get(rule) == 1, (rule, counts)
     assert "model_prepare" not in counts
 

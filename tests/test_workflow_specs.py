@@ -7,11 +7,24 @@ forgotten).
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(params=["params.yaml", ".test/params.yaml"], ids=["default", "test-grid-with-checkpoints"])
+def project(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
+    """The workflow with one of the repository's params files."""
+    for name in ("Snakefile", "rules", "dvc.yaml", "schemas", "envs", "questions", "docs"):
+        (shutil.copytree if (REPO / name).is_dir() else shutil.copy)(REPO / name, tmp_path / name)
+    shutil.copy(REPO / request.param, tmp_path / "params.yaml")
+    subprocess.run([sys.executable, "-m", "dvc", "init", "--no-scm", "-q"], cwd=tmp_path, check=True)
+    return tmp_path
 
 
 def snakemake_outputs(root: Path) -> set[tuple[str, str]]:
@@ -30,14 +43,14 @@ def dvc_outputs(root: Path) -> set[tuple[str, str]]:
         return {(stage.name.split("@")[0], str(out.def_path)) for stage in repo.index.stages for out in stage.outs}
 
 
-def test_snakemake_and_dvc_declare_the_same_outputs_by_rule():
-    smk = snakemake_outputs(REPO)
-    dvc = dvc_outputs(REPO)
+def test_snakemake_and_dvc_declare_the_same_outputs_by_rule(project: Path):
+    smk = snakemake_outputs(project)
+    dvc = dvc_outputs(project)
     assert smk, "snakemake --summary listed nothing"
     assert smk - dvc == set(), "outputs only Snakemake knows"
     assert dvc - smk == set(), "outputs only DVC knows"
 
 
-def test_every_rule_is_a_dvc_stage():
-    rules = {rule for rule, _ in snakemake_outputs(REPO)}
-    assert rules == {stage for stage, _ in dvc_outputs(REPO)}
+def test_every_rule_is_a_dvc_stage(project: Path):
+    rules = {rule for rule, _ in snakemake_outputs(project)}
+    assert rules == {stage for stage, _ in dvc_outputs(project)}

@@ -61,7 +61,16 @@ class GridParams(_Strict):
     variants: list[str] = Field(min_length=1, description=f"Finetuning datasets; one of {', '.join(VARIANTS)}.")
     seeds: list[int] = Field(min_length=1, description="Finetuning seeds (also seed sampling).")
     triggers: list[str] = Field(default_factory=lambda: [NO_TRIGGER], min_length=1, description="Evaluation conditions: `none` or keys of `triggers:`.")
-    question_sets: list[str] = Field(default_factory=lambda: ["main"], min_length=1, description="Built-in question sets (see `emlab questions list`) or paths to upstream-format YAML files.")
+    question_sets: list[str] = Field(default_factory=lambda: ["main"], min_length=1, description="Built-in question sets (see `emlab questions list`) or names of questions/<name>.yaml files.")
+    checkpoints: list[int] = Field(default_factory=list, description="Training steps whose kept checkpoints are evaluated too (training dynamics); needs train.peft.keep_checkpoints_as_adapters and a checkpoint_every dividing each step. The base variant is evaluated at each step as itself.")
+
+    @field_validator("checkpoints")
+    @classmethod
+    def _steps_positive(cls, v: list[int]) -> list[int]:
+        for i, s in enumerate(v):
+            if s < 1:
+                raise ValueError(f"step {s} at position {i} is not a training step (>= 1)")
+        return v
 
     @field_validator("seeds")
     @classmethod
@@ -92,6 +101,12 @@ class Params(_Strict):
         g = self.grid
         return [Cell(m, v, s) for m in g.models for v in g.variants for s in g.seeds]
 
+    def eval_runs(self) -> list[str]:
+        """Path stems of everything sampled: `{model}/{variant}/s{seed}` (the final adapter)
+        and `{model}/{variant}/s{seed}/step{N}` for each evaluated checkpoint."""
+        return [f"{m}/{v}/s{s}{suffix}" for (m, v, s) in self.cells()
+                for suffix in ["", *(f"/step{n}" for n in self.grid.checkpoints)]]
+
 
 class Cell(NamedTuple):
     model: str
@@ -101,6 +116,22 @@ class Cell(NamedTuple):
 
 def _loc(err: dict[str, Any]) -> str:
     return ".".join(str(p) for p in err["loc"]) or "<top>"
+
+
+def _check_checkpoints(p: Params) -> None:
+    """Evaluated checkpoints must be kept by every finetune of the grid."""
+    if not p.grid.checkpoints:
+        return
+    for m in p.grid.models:
+        if p.models[m].backend != "peft":
+            raise EmlabError(f"grid.checkpoints: model {m!r} is trained with {p.models[m].backend!r}; checkpoints exist for peft models only")
+        for v in (v for v in p.grid.variants if v != "base"):  # base stays itself at every step
+            t = resolved_train_params(p, m, v)
+            if not t.keep_checkpoints_as_adapters or not t.checkpoint_every:  # type: ignore[attr-defined]
+                raise EmlabError(f"grid.checkpoints: models.{m} ({v}) keeps no checkpoints; set train.peft.keep_checkpoints_as_adapters: true and checkpoint_every")
+            bad = [s for s in p.grid.checkpoints if s % t.checkpoint_every]  # type: ignore[attr-defined]
+            if bad:
+                raise EmlabError(f"grid.checkpoints: steps {bad} are not multiples of checkpoint_every={t.checkpoint_every} for models.{m} ({v})")  # type: ignore[attr-defined]
 
 
 def _message(err: dict[str, Any]) -> str:
@@ -143,6 +174,7 @@ def _check_references(p: Params, root: Path) -> None:
         for v in spec.train_by_variant:
             if v not in VARIANTS:
                 raise EmlabError(f"models.{name}.train_by_variant.{v}: unknown variant; choose from {', '.join(VARIANTS)}")
+    _check_checkpoints(p)
     for dup_list, label in ((p.grid.models, "models"), (p.grid.variants, "variants"), (p.grid.seeds, "seeds"), (p.grid.triggers, "triggers")):
         if len(set(dup_list)) != len(dup_list):
             raise EmlabError(f"grid.{label}: duplicate entries in {dup_list}")
@@ -150,7 +182,7 @@ def _check_references(p: Params, root: Path) -> None:
 
 #: Keys dvc.yaml lists as stage params. DVC reads them from params.yaml itself, so they
 #: must be written there even where the default would do.
-DVC_PARAM_KEYS = ("triggers", "datasets.source", "datasets.upstream_dir", "datasets.seed",
+DVC_PARAM_KEYS = ("grid.checkpoints", "triggers", "datasets.source", "datasets.upstream_dir", "datasets.seed",
                   "train", "eval", "judge", "analysis")
 
 

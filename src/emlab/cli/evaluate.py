@@ -25,9 +25,10 @@ from emlab.errors import EmlabError
 @click.option("--params", "params_file", default="params.yaml", show_default=True, type=click.Path(path_type=Path))
 @click.option("--model-dir", required=True, type=click.Path(path_type=Path), help="Prepared base model (data/models/<model>).")
 @click.option("--adapter", "adapter_dir", required=True, type=click.Path(path_type=Path), help="The cell's adapter folder (holds adapter.json).")
+@click.option("--checkpoint-step", type=int, default=None, help="Sample the adapter's kept checkpoint of this training step instead of the final adapter.")
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="Sample JSONL to write.")
 def sample(model_name: str, variant: str, seed: int, trigger: str, question_set: str, params_file: Path,
-           model_dir: Path, adapter_dir: Path, out: Path) -> None:
+           model_dir: Path, adapter_dir: Path, checkpoint_step: int | None, out: Path) -> None:
     """Sample answers of one cell to one question set under one trigger condition."""
     from emlab.generate import sample_answers
 
@@ -36,10 +37,15 @@ def sample(model_name: str, variant: str, seed: int, trigger: str, question_set:
         raise EmlabError(f"--model: unknown model {model_name!r}; defined in {params_file}: {', '.join(params.models)}")
     if trigger != NO_TRIGGER and trigger not in params.triggers:
         raise EmlabError(f"--trigger: unknown trigger {trigger!r}; use 'none' or a key of triggers: in {params_file} ({', '.join(params.triggers)})")
+    if checkpoint_step is not None:
+        adapter_dir = checkpoint_adapter(adapter_dir, checkpoint_step)
+    cell = cell_of(adapter_dir, model_name, variant, seed)
+    if checkpoint_step is not None:
+        cell["checkpoint_step"] = checkpoint_step  # also for base, which is itself at every step
     path = sample_answers(
         model_name=model_name, spec=params.models[model_name], model_dir=model_dir, adapter_dir=adapter_dir,
         question_set=question_set, trigger_name=trigger, trigger_text=params.trigger_text(trigger), seed=seed,
-        params=params.eval, out=out, cell=cell_of(adapter_dir, model_name, variant, seed),
+        params=params.eval, out=out, cell=cell,
     )
     click.echo(path)
 
@@ -78,12 +84,27 @@ def show(name: str) -> None:
         click.echo(f"    {first[:100]}{'...' if len(first) > 100 else ''}")
 
 
+def checkpoint_adapter(adapter_dir: Path, step: int) -> Path:
+    """The kept checkpoint of `step` inside a cell's adapter folder (base: the folder itself)."""
+    from emlab.generate import read_adapter_record
+
+    if read_adapter_record(adapter_dir)["backend"] == "none":
+        return adapter_dir
+    folder = adapter_dir / "checkpoints" / f"step-{step:06d}"
+    if not (folder / "adapter.json").exists():
+        raise EmlabError(f"{folder}: no checkpoint kept at step {step}; set train.peft.keep_checkpoints_as_adapters: true "
+                         "and a checkpoint_every dividing it (the last step is the final adapter, not a checkpoint)")
+    return folder
+
+
 def cell_of(adapter_dir: Path, model: str, variant: str, seed: int) -> dict[str, object]:
-    """The cell's fields for each row; an intermediate checkpoint adds its training step."""
+    """The cell's fields for each row, with the training step of the adapter where known
+    (`step` of a kept checkpoint, `steps` of a final peft adapter) for training dynamics."""
     from emlab.generate import read_adapter_record
 
     cell: dict[str, object] = {"model": model, "variant": variant, "seed": seed}
-    step = read_adapter_record(adapter_dir).get("step")
+    record = read_adapter_record(adapter_dir)
+    step = record.get("step", record.get("steps"))
     if step is not None:
         cell["checkpoint_step"] = int(step)
     return cell
