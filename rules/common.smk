@@ -12,7 +12,7 @@ from emlab.errors import EmlabError
 PARAMS_FILE = "params.yaml"
 
 try:
-    PARAMS = load_params(PARAMS_FILE)
+    PARAMS = load_params(PARAMS_FILE, workflow=True)
 except EmlabError as e:
     sys.exit(f"emlab: error: {e}")
 

@@ -21,7 +21,7 @@ def raw() -> dict:
 
 def _error(raw: dict) -> str:
     with pytest.raises(EmlabError) as e:
-        parse_params(raw)
+        parse_params(raw, workflow=True)
     msg = str(e.value)
     assert "\n" not in msg
     return msg
@@ -52,6 +52,19 @@ def test_bad_params_fail_with_one_line_naming_the_field(raw, edit, expected):
     bad = copy.deepcopy(raw)
     edit(bad)
     assert expected in _error(bad)
+
+
+def test_workflow_needs_every_dvc_key_written_out_and_checkpoints_kept(raw):
+    del raw["datasets"]["base"]
+    parse_params(raw)  # a single verb does not mind
+    assert "datasets.base: missing; dvc.yaml records it" in _error(raw)
+    raw["datasets"]["base"] = {}
+    raw["grid"]["checkpoints"] = [10]
+    assert "grid.checkpoints: models.smollm2 (insecure) keeps no checkpoints" in _error(raw)
+    raw["models"]["smollm2"]["train"].update(keep_checkpoints_as_adapters=True, checkpoint_every=4)
+    assert "grid.checkpoints: steps [10] are not multiples of checkpoint_every=4" in _error(raw)
+    raw["models"]["smollm2"]["train"]["checkpoint_every"] = 5
+    assert parse_params(raw, workflow=True).grid.checkpoints == [10]
 
 
 def test_own_question_sets_are_files_in_questions(raw, tmp_path):

@@ -174,7 +174,6 @@ def _check_references(p: Params, root: Path) -> None:
         for v in spec.train_by_variant:
             if v not in VARIANTS:
                 raise EmlabError(f"models.{name}.train_by_variant.{v}: unknown variant; choose from {', '.join(VARIANTS)}")
-    _check_checkpoints(p)
     for dup_list, label in ((p.grid.models, "models"), (p.grid.variants, "variants"), (p.grid.seeds, "seeds"), (p.grid.triggers, "triggers")):
         if len(set(dup_list)) != len(dup_list):
             raise EmlabError(f"grid.{label}: duplicate entries in {dup_list}")
@@ -197,10 +196,13 @@ def _check_dvc_keys(raw: dict[str, Any], params: Params) -> None:
             node = node[part]
 
 
-def parse_params(raw: Any, source: str = "params.yaml", root: Path = Path(".")) -> Params:
+def parse_params(raw: Any, source: str = "params.yaml", root: Path = Path("."), *, workflow: bool = False) -> Params:
     """Validate an already-loaded params mapping; raise EmlabError with one line.
 
     `root` is the project folder, where `questions/<name>.yaml` files are looked up.
+    `workflow` adds what only the whole grid needs (the Snakefile and `emlab config check`
+    ask for it; a single verb does not): every key dvc.yaml reads is written out, and the
+    evaluated checkpoints are kept by every finetune.
     """
     if not isinstance(raw, dict):
         raise EmlabError(f"{source}: expected a mapping at the top level")
@@ -211,13 +213,15 @@ def parse_params(raw: Any, source: str = "params.yaml", root: Path = Path(".")) 
         raise EmlabError(f"{source}: {_loc(err)}: {_message(err)}") from None
     try:
         _check_references(params, root)
-        _check_dvc_keys(raw, params)
+        if workflow:
+            _check_dvc_keys(raw, params)
+            _check_checkpoints(params)
     except EmlabError as e:
         raise EmlabError(f"{source}: {e}") from None
     return params
 
 
-def load_params(path: str | Path = "params.yaml") -> Params:
+def load_params(path: str | Path = "params.yaml", *, workflow: bool = False) -> Params:
     path = Path(path)
     if not path.exists():
         raise EmlabError(f"{path}: file not found")
@@ -225,7 +229,7 @@ def load_params(path: str | Path = "params.yaml") -> Params:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as e:
         raise EmlabError(f"{path}: invalid YAML: {str(e).splitlines()[0]}") from None
-    return parse_params(raw, str(path), path.parent)
+    return parse_params(raw, str(path), path.parent, workflow=workflow)
 
 
 def resolved_train_params(params: Params, model: str, variant: str | None = None) -> BaseModel:

@@ -19,8 +19,8 @@ def config_group() -> None:
 @config_group.command("check")
 @click.argument("params_file", default="params.yaml", type=click.Path(path_type=Path))
 def check(params_file: Path) -> None:
-    """Validate PARAMS_FILE and print the grid's size."""
-    p = load_params(params_file)
+    """Validate PARAMS_FILE for the workflow and print the grid's size."""
+    p = load_params(params_file, workflow=True)
     g = p.grid
     n = len(g.models) * len(g.variants) * len(g.seeds)
     click.echo(f"{params_file}: ok: {n} cells ({len(g.models)} models x {len(g.variants)} variants x "
