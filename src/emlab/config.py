@@ -155,9 +155,10 @@ def _check_references(p: Params, root: Path) -> None:
             raise EmlabError(f"grid.triggers.{i}: unknown trigger {t!r}; use 'none' or a key of triggers: ({', '.join(p.triggers)})")
     from emlab.questions import list_question_sets
 
+    builtin_sets = list_question_sets()
     for i, q in enumerate(p.grid.question_sets):
-        if q not in list_question_sets() and not (root / "questions" / f"{q}.yaml").exists():
-            raise EmlabError(f"grid.question_sets.{i}: unknown question set {q!r}; built-in: {', '.join(list_question_sets())}, or add questions/{q}.yaml")
+        if q not in builtin_sets and not (root / "questions" / f"{q}.yaml").exists():
+            raise EmlabError(f"grid.question_sets.{i}: unknown question set {q!r}; built-in: {', '.join(builtin_sets)}, or add questions/{q}.yaml")
     if p.datasets.backdoor.trigger not in p.triggers:
         raise EmlabError(f"datasets.backdoor.trigger: unknown trigger {p.datasets.backdoor.trigger!r}; keys of triggers: {', '.join(p.triggers)}")
     if p.judge.backend == "transformers" and p.judge.model not in p.models:

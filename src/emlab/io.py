@@ -94,18 +94,18 @@ class JsonlAppender:
         if not self.partial.exists():
             return []
         good: list[dict[str, Any]] = []
-        text = self.partial.read_text(encoding="utf-8")
-        for line in text.splitlines(keepends=True):
-            if not line.endswith("\n"):
+        kept = 0  # bytes of complete, parseable lines
+        data = self.partial.read_bytes()
+        for line in data.splitlines(keepends=True):
+            if not line.endswith(b"\n"):
                 break  # torn write from a killed process
             try:
                 good.append(json.loads(line))
             except json.JSONDecodeError:
                 break
-        # rewrite without the torn tail so appends continue from a clean line
-        with atomic_path(self.partial) as tmp, tmp.open("w", encoding="utf-8") as f:
-            for row in good:
-                f.write(json.dumps(row, ensure_ascii=False) + "\n")
+            kept += len(line)
+        if kept < len(data):
+            os.truncate(self.partial, kept)  # drop the torn tail so appends start on a clean line
         return good
 
     def append(self, row: dict[str, Any]) -> None:

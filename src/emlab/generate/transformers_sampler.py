@@ -84,10 +84,12 @@ class TransformersSampler:
 
     def _load(self) -> tuple[Any, Any]:
         if self._model is None:
-            from emlab.models import load_causal_lm, set_torch_threads
+            import torch
 
-            model, tokenizer = load_causal_lm(self.model_dir, dtype=self.spec.dtype)
-            threads = set_torch_threads()
+            from emlab.models import load_causal_lm
+
+            model, tokenizer = load_causal_lm(self.model_dir, dtype=self.spec.dtype)  # sets EMLAB_THREADS
+            threads = torch.get_num_threads()
             self._model = apply_adapter(model, self.adapter_dir)
             tokenizer.padding_side = "left"  # decoder-only: new tokens must follow the prompt
             self._tokenizer = tokenizer
