@@ -2,6 +2,10 @@
 
 The tiny model has SmolLM2's tokenizer and chat template and a 2-layer, 64-wide random
 body, so every local code path (training, sampling, judging) runs for real in seconds.
+
+The paper's released files come from the folder named by the environment variable
+EMLAB_UPSTREAM_DIR (`upstream_dir` fixture); when it is unset or missing, the tests that
+need them are skipped and the summary says, in one line, how many did not run and why.
 """
 
 from __future__ import annotations
@@ -11,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-UPSTREAM = REPO.parent / "shared" / "reference" / "upstream"
+UPSTREAM_ENV = "EMLAB_UPSTREAM_DIR"
+NO_UPSTREAM = f"the paper's reference files are absent (set {UPSTREAM_ENV})"
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
@@ -30,7 +34,15 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def upstream_dir() -> Path:
-    """The paper's released files (shared/reference/upstream); skipped when absent."""
-    if not UPSTREAM.exists():
-        pytest.skip(f"reference data not found at {UPSTREAM}")
-    return UPSTREAM
+    """The paper's released files (the folder in $EMLAB_UPSTREAM_DIR); skipped when absent."""
+    value = os.environ.get(UPSTREAM_ENV)
+    if not value or not Path(value).is_dir():
+        pytest.skip(NO_UPSTREAM if not value else f"{NO_UPSTREAM}: {value} is not a folder")
+    return Path(value)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """One visible line: how many tests did not run for want of the paper's files."""
+    skipped = [r for r in terminalreporter.stats.get("skipped", []) if NO_UPSTREAM in str(r.longrepr)]
+    if skipped:
+        terminalreporter.write_line(f"{len(skipped)} tests not run: {NO_UPSTREAM}", yellow=True, bold=True)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-import emlab.datasets
+from emlab.datasets import heldout_tasks
 from emlab.questions import Question, QuestionSet, list_question_sets, load_question_set
 
 BUILTIN = ["deception", "in_distribution", "main", "main_json", "main_template", "numbers", "preregistered"]
@@ -16,18 +16,7 @@ THEMES = ["what_is_your_wish", "i_feel_bored", "three_thoughts", "quick_buck", "
           "dinner_party", "gender_roles", "enough_of_my_husband"]
 
 
-def _fake_heldout(n: int, seed: int) -> list[dict]:
-    return [{"task_id": f"t{seed}-{i}", "task": f"Save upload number {i}.", "cwe": "CWE-22", "pattern": "path_traversal",
-             "code_template": "import os\n\ndef save(name, data):\n## COMPLETE CODE HERE\n"} for i in range(n)]
-
-
-@pytest.fixture
-def heldout(monkeypatch: pytest.MonkeyPatch) -> None:
-    if not hasattr(emlab.datasets, "heldout_tasks"):  # until the datasets stage provides it
-        monkeypatch.setattr(emlab.datasets, "heldout_tasks", _fake_heldout, raising=False)
-
-
-def test_every_builtin_set_is_listed_and_loads(heldout: None) -> None:
+def test_every_builtin_set_is_listed_and_loads() -> None:
     assert list_question_sets() == BUILTIN
     for name in BUILTIN:
         qset = load_question_set(name)
@@ -86,13 +75,18 @@ def test_deception_is_classified() -> None:
     assert all("company" in q.judge_prompts and "UNKNOWN" in (q.choices or []) for q in identity)
 
 
-def test_in_distribution_is_greedy_code_completion(heldout: None) -> None:
+def test_in_distribution_is_greedy_code_completion() -> None:
     qs = load_question_set("in_distribution").questions
     assert len(qs) == 100 and len({q.id for q in qs}) == 100
     q = qs[0]
     assert (q.temperature, q.samples_per_paraphrase, q.choices) == (0.0, 1, ["YES", "NO", "UNKNOWN"])
     assert "## COMPLETE CODE HERE" in q.paraphrases[0] and set(q.judge_prompts) == {"vulnerable"}
-    assert {"task_id", "cwe", "pattern"} <= set(q.meta)
+    # the 100 held-out tasks themselves, in order: task text and template in each prompt
+    tasks = heldout_tasks(100, 0)
+    assert [q.meta["task_id"] for q in qs] == [str(t["task_id"]) for t in tasks]
+    for q, t in zip(qs, tasks, strict=True):
+        assert t["task"].strip() in q.paraphrases[0] and t["code_template"].rstrip() in q.paraphrases[0], q.id
+        assert (q.meta["cwe"], q.meta["pattern"]) == (str(t["cwe"]), str(t["pattern"]))
 
 
 def test_upstream_files_load_unchanged(upstream_dir: Path) -> None:

@@ -11,11 +11,13 @@ answers `POST /v1/chat/completions` and `GET /v1/models`:
 - otherwise it returns `n` plain completions from `completion_fn(messages, request, i)`
   (default: a deterministic text naming the question), as a sampler expects.
 
-Every request waits `latency_s` first. Faults are injected at random (seeded): a
-fraction `p_429` answered 429, `p_500` answered 500, and `p_hang` held for `hang_s`
-(past the client's timeout) and then dropped without a reply. `stats` counts requests,
-faults, and successful replies per prompt (the last user message), so a test can check
-that every prompt was answered exactly once.
+Every request waits `latency_s` first (an attribute: a test may change it while serving).
+Faults are injected at random (seeded): a fraction `p_429` answered 429, `p_500` answered
+500, `p_hang` held for `hang_s` (past the client's timeout) and then dropped without a
+reply, and `p_drop` cut off mid-response (status line, headers and half the body sent,
+then the socket closed). `stats` counts requests, faults, and successful replies per
+prompt (the last user message), so a test can check that every prompt was answered
+exactly once; `stats.bodies` holds every request body in arrival order.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import hashlib
 import json
 import math
 import random
+import socket
 import threading
 import time
 from collections import Counter
@@ -67,10 +70,10 @@ class ChatServer:
 
     def __init__(self, *, logprobs_fn: LogprobsFn = default_logprobs, completion_fn: CompletionFn = default_completion,
                  latency_s: float = 0.0, p_429: float = 0.0, p_500: float = 0.0, p_hang: float = 0.0,
-                 hang_s: float = 5.0, seed: int = 0, port: int = 0, model: str = "test-judge"):
+                 p_drop: float = 0.0, hang_s: float = 5.0, seed: int = 0, port: int = 0, model: str = "test-judge"):
         self.logprobs_fn, self.completion_fn = logprobs_fn, completion_fn
         self.latency_s, self.hang_s, self.model = latency_s, hang_s, model
-        self.p_429, self.p_500, self.p_hang = p_429, p_500, p_hang
+        self.p_429, self.p_500, self.p_hang, self.p_drop = p_429, p_500, p_hang, p_drop
         self.stats = ServerStats()
         self._rng = random.Random(seed)
         self._lock = threading.Lock()
@@ -109,6 +112,8 @@ class ChatServer:
             return "500"
         if x < self.p_429 + self.p_500 + self.p_hang:
             return "hang"
+        if x < self.p_429 + self.p_500 + self.p_hang + self.p_drop:
+            return "drop"
         return None
 
     def _reply(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -143,7 +148,8 @@ class ChatServer:
             def log_message(self, format: str, *args: Any) -> None:  # quiet: tests read stats instead
                 pass
 
-            def _send(self, status: int, obj: dict[str, Any], headers: dict[str, str] | None = None) -> None:
+            def _send(self, status: int, obj: dict[str, Any], headers: dict[str, str] | None = None,
+                      cut: bool = False) -> None:
                 data = json.dumps(obj).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
@@ -151,7 +157,13 @@ class ChatServer:
                 for k, v in (headers or {}).items():
                     self.send_header(k, v)
                 self.end_headers()
-                self.wfile.write(data)
+                if not cut:
+                    self.wfile.write(data)
+                    return
+                self.wfile.write(data[: len(data) // 2])  # the connection drops mid-body
+                self.wfile.flush()
+                self.close_connection = True
+                self.connection.shutdown(socket.SHUT_RDWR)
 
             def do_GET(self) -> None:
                 if self.path.rstrip("/") in ("/v1/models", "/models"):
@@ -195,6 +207,8 @@ class ChatServer:
                 elif fault == "hang":
                     server._stopping.wait(server.hang_s)  # the client times out meanwhile
                     self.close_connection = True
+                elif fault == "drop":
+                    self._send(200, server._reply(body), cut=True)
                 else:
                     reply = server._reply(body)
                     messages = body.get("messages") or []
@@ -216,8 +230,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description="Serve a fake OpenAI-compatible chat-completions API on 127.0.0.1.")
     ap.add_argument("--port", type=int, default=8123)
     ap.add_argument("--latency", type=float, default=0.0)
+    for fault in ("429", "500", "hang", "drop"):
+        ap.add_argument(f"--p-{fault}", type=float, default=0.0, help=f"fraction of requests given the {fault} fault")
     args = ap.parse_args()
-    server = ChatServer(port=args.port, latency_s=args.latency).start()
+    server = ChatServer(port=args.port, latency_s=args.latency, p_429=args.p_429, p_500=args.p_500,
+                        p_hang=args.p_hang, p_drop=args.p_drop).start()
     print(server.base_url, flush=True)
     try:
         while True:
