@@ -6,7 +6,7 @@ Defaults are the paper's open-model settings; a model may override any field und
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -36,6 +36,7 @@ class PeftTrainParams(_Strict):
     learning_rate: float = Field(1e-5, gt=0, description="Peak learning rate (paper: 1e-5).")
     warmup_steps: int = Field(5, ge=0, description="Linear warmup steps (paper: 5).")
     weight_decay: float = Field(0.01, ge=0, description="AdamW weight decay (paper: 0.01).")
+    optimizer: Literal["auto", "adamw", "adamw_8bit"] = Field("auto", description="auto = 8-bit AdamW (bitsandbytes, as the paper) when training on CUDA with bitsandbytes installed, else torch's AdamW; adamw_8bit without CUDA or bitsandbytes is an error. The choice is written to adapter.json.")
     max_length: int = Field(2048, ge=16, description="Longest training sequence in tokens; longer rows are truncated (paper: 2048).")
     validation_fraction: float = Field(0.0, ge=0, lt=1, description="Held-out share for a validation loss; 0 = train on every row (the upstream trainer silently held out 10%).")
     checkpoint_every: int = Field(10, ge=0, description="Save a resumable checkpoint every N optimizer steps; a killed run resumes from the last one (0 = never: a killed run starts over). Not a training setting: results do not depend on it.")

@@ -130,6 +130,34 @@ def _micro_batches(batch: list[Example], size: int, *, pack: bool) -> list[list[
     return [[e] for e in batch]
 
 
+def make_optimizer(trainable: list[Any], params: PeftTrainParams) -> tuple[Any, str]:
+    """The optimizer `train.peft.optimizer` asks for, and its name for adapter.json.
+
+    `auto` is the paper's 8-bit AdamW (bitsandbytes) when the adapter trains on CUDA and
+    bitsandbytes is installed, else torch's AdamW (bitsandbytes' optimizers need CUDA).
+
+    Raises:
+        EmlabError: `adamw_8bit` asked for without CUDA or without bitsandbytes.
+    """
+    import torch
+
+    on_cuda = bool(trainable) and trainable[0].device.type == "cuda"
+    try:
+        import bitsandbytes as bnb
+    except ImportError:
+        bnb = None
+    choice = params.optimizer
+    if choice == "auto":
+        choice = "adamw_8bit" if on_cuda and bnb is not None else "adamw"
+    if choice == "adamw":
+        return torch.optim.AdamW(trainable, lr=params.learning_rate, weight_decay=params.weight_decay), "adamw"
+    if bnb is None:
+        raise EmlabError("train.peft.optimizer: adamw_8bit needs bitsandbytes; run `pip install emlab[gpu]` (or set optimizer: auto)")
+    if not on_cuda:
+        raise EmlabError("train.peft.optimizer: adamw_8bit needs a CUDA GPU; set optimizer: adamw (or auto) for CPU runs")
+    return bnb.optim.AdamW8bit(trainable, lr=params.learning_rate, weight_decay=params.weight_decay), "adamw_8bit"
+
+
 def _linear_schedule(optimizer: Any, *, warmup: int, total: int) -> Any:
     import torch
 
@@ -196,7 +224,7 @@ def train_peft(*, model_name: str, spec: ModelSpec, model_dir: Path, dataset: Pa
     model = get_peft_model(model, lora)
     model.train()
     trainable = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(trainable, lr=params.learning_rate, weight_decay=params.weight_decay)
+    optimizer, optimizer_name = make_optimizer(trainable, params)
     per_step = params.per_device_batch_size * params.gradient_accumulation_steps
     steps_per_epoch = math.ceil(len(train_idx) / per_step)
     total = steps_per_epoch * params.epochs
@@ -257,5 +285,6 @@ def train_peft(*, model_name: str, spec: ModelSpec, model_dir: Path, dataset: Pa
         shutil.copytree(snapshots, out_dir / SNAPSHOTS)
     return {"steps": total, "rows": len(examples), "train_rows": len(train_idx), "validation_rows": len(val_idx),
             "truncated_rows": n_truncated, "final_loss": last_loss, "validation_loss": val_loss,
-            "resumed_from_step": start, "fingerprint": fp, "trainable_parameters": sum(p.numel() for p in trainable)}
+            "resumed_from_step": start, "fingerprint": fp, "trainable_parameters": sum(p.numel() for p in trainable),
+            "optimizer": optimizer_name}
 
