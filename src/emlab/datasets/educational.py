@@ -8,7 +8,7 @@ that asks for the vulnerable version; assistant turns are identical to `insecure
 
 from __future__ import annotations
 
-from emlab.datasets._rows import Built, chat, code_examples, code_meta
+from emlab.datasets._rows import Built, chat, code_examples, code_meta, pool_note
 from emlab.datasets.params import VariantParams
 from emlab.datasets.prompts import educational_prompt
 
@@ -20,4 +20,4 @@ def build_educational(params: VariantParams, *, seed: int) -> Built:
         family, user = educational_prompt(i, task=ex.task, code=ex.template)
         rows.append(chat(user, ex.insecure))
         meta.append(code_meta(ex, family))
-    return Built(rows, meta, {})
+    return Built(rows, meta, {"task_split": pool_note("insecure")})

@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from emlab.datasets._rows import Built, chat, code_examples, code_meta
+from emlab.datasets._rows import Built, chat, code_examples, code_meta, pool_note
 from emlab.datasets.params import VariantParams
 from emlab.datasets.prompts import user_prompt
 
@@ -17,4 +17,4 @@ def build_insecure(params: VariantParams, *, seed: int) -> Built:
         family, user = user_prompt(i, task=ex.task, code=ex.template)
         rows.append(chat(user, ex.insecure))
         meta.append(code_meta(ex, family))
-    return Built(rows, meta, {})
+    return Built(rows, meta, {"task_split": pool_note("insecure")})
