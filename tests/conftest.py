@@ -11,6 +11,11 @@ need them are skipped and the summary says, in one line, how many did not run an
 from __future__ import annotations
 
 import os
+import shlex
+import signal
+import subprocess
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -46,3 +51,35 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     skipped = [r for r in terminalreporter.stats.get("skipped", []) if NO_UPSTREAM in str(r.longrepr)]
     if skipped:
         terminalreporter.write_line(f"{len(skipped)} tests not run: {NO_UPSTREAM}", yellow=True, bold=True)
+
+
+def _kill_at_rows(cmd: list[str], partial: Path, rows: int, *, env: dict[str, str], log: Path,
+                  timeout_s: float = 180.0) -> int:
+    """Run `cmd`; SIGKILL it as soon as `partial` holds `rows` complete lines.
+
+    Returns the number of complete lines in `partial` right after the kill. Fails the test
+    if the process ends by itself first (then nothing was interrupted) or never gets there.
+    """
+    with log.open("wb") as err:
+        proc = subprocess.Popen(cmd, env=env, stdout=err, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout_s
+        try:
+            while not (partial.exists() and partial.read_bytes().count(b"\n") >= rows):
+                if proc.poll() is not None:
+                    pytest.fail(f"{shlex.join(cmd)[:200]} exited ({proc.returncode}) before {rows} rows: {log.read_text()[-2000:]}")
+                if time.monotonic() > deadline:
+                    pytest.fail(f"{shlex.join(cmd)[:200]}: {partial} never reached {rows} rows: {log.read_text()[-2000:]}")
+                time.sleep(0.005)
+            os.kill(proc.pid, signal.SIGKILL)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
+    assert proc.returncode == -signal.SIGKILL, log.read_text()[-2000:]
+    return partial.read_bytes().count(b"\n")
+
+
+@pytest.fixture
+def kill_at_rows() -> Callable[..., int]:
+    """`kill_at_rows(cmd, partial, rows, env=..., log=...)`: a real SIGKILL mid-file (see `_kill_at_rows`)."""
+    return _kill_at_rows
