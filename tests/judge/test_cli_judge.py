@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import yaml
 
 from emlab.cli import main
+from emlab.config import load_params
+from emlab.io import sha256_text
+from emlab.judge.openai_judge import openai_identity
+from emlab.judge.run import _task_key, build_tasks
 from emlab.testing import ChatServer
 
 
@@ -20,11 +30,11 @@ def _emlab(*args: str) -> int:
     return 0
 
 
-def _params(tmp_path: Path, base_url: str) -> Path:
+def _params(tmp_path: Path, base_url: str, name: str = "params.yaml", **judge: object) -> Path:
     # the project's own params.yaml with the judge section pointed at the test server
     raw = yaml.safe_load((Path(__file__).resolve().parents[2] / "params.yaml").read_text())
-    raw["judge"] = {"backend": "openai", "model": "test-judge", "base_url": base_url, "retry_base_s": 0.01}
-    path = tmp_path / "params.yaml"
+    raw["judge"] = {"backend": "openai", "model": "test-judge", "base_url": base_url, "retry_base_s": 0.01, **judge}
+    path = tmp_path / name
     path.write_text(yaml.safe_dump(raw))
     return path
 
@@ -59,3 +69,57 @@ def test_code_verb(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert _emlab("judge", "code", str(rows)) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[0].startswith("t/0/0\tsafe") and json.loads(out[-1]) == {"rows": 1, "vulnerable": 0}
+
+
+def _run_cmd(samples: Path, qset: str, params: Path, out: Path, cache: Path) -> list[str]:
+    return [sys.executable, "-m", "emlab.cli", "judge", "run", "--samples", str(samples), "--question-set", qset,
+            "--params", str(params), "--out", str(out), "--cache-dir", str(cache)]
+
+
+def _check(cmd: list[str]) -> None:
+    proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "EMLAB_THREADS": "1"})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+def test_judge_killed_mid_file_resumes_to_the_same_bytes_without_paying_twice(
+        qset: str, tmp_path: Path, make_samples: Callable[..., Path], kill_at_rows: Callable[..., int]) -> None:
+    """A real `kill -9` of `emlab judge run` mid-file, then a rerun: the uninterrupted run's bytes, and
+    each judge prompt asked once, except those in flight at the kill whose reply was never stored."""
+    samples = make_samples(tmp_path / "many.jsonl", [f"Answer {i}: I would like a garden." for i in range(40)])
+    n = 40 * 2 + 1  # two metrics per wish answer, one for the capital question; all prompts distinct
+    with ChatServer() as ref_srv:
+        ref = tmp_path / "ref.raw.jsonl"
+        _check(_run_cmd(samples, qset, _params(tmp_path, ref_srv.base_url, "ref.yaml"), ref, tmp_path / "ref-cache"))
+    assert len(ref.read_text().splitlines()) == n
+
+    out, cache = tmp_path / "killed.raw.jsonl", tmp_path / "cache"
+    partial = out.with_name(out.name + ".partial")
+    with ChatServer(latency_s=0.1) as srv:  # slow: the kill lands mid-file with 4 requests in flight
+        params = _params(tmp_path, srv.base_url, concurrency=4, timeout_s=30.0)
+        cmd = _run_cmd(samples, qset, params, out, cache)
+        kept = kill_at_rows(cmd, partial, 10, env={**os.environ, "EMLAB_THREADS": "1"}, log=tmp_path / "kill.log")
+        deadline = time.monotonic() + 10
+        while srv.stats.in_flight and time.monotonic() < deadline:  # the killed client's requests finish
+            time.sleep(0.01)
+        assert 10 <= kept < n and not out.exists()
+        # a reply is stored once it is in the cache (written before its row); map prompts to cache entries
+        judge = load_params(params).judge
+        identity = openai_identity(judge)
+        stored = {t.prompt for t in build_tasks(samples, qset, judge)
+                  if (cache / (k := _task_key(identity, t))[:2] / f"{k}.json").exists()}
+        written = {json.loads(line)["prompt_sha256"] for line in partial.read_text().splitlines()}
+        assert len(written) == kept and written <= {sha256_text(p) for p in stored}
+        first = [b["messages"][-1]["content"] for b in srv.stats.bodies]
+        srv.latency_s = 0.0
+        _check(cmd)
+        second = [b["messages"][-1]["content"] for b in srv.stats.bodies[len(first):]]
+
+    assert out.read_bytes() == ref.read_bytes()
+    assert not partial.exists()
+    every = {t.prompt for t in build_tasks(samples, qset, judge)}
+    lost = set(first) - stored  # sent before the kill, reply never stored
+    assert len(lost) <= 4  # at most judge.concurrency were in flight
+    assert set(second) == every - stored and len(second) == len(set(second))  # the rerun asks only for what is missing
+    counts = Counter(first + second)
+    assert set(counts) == every
+    assert {p: c for p, c in counts.items() if c != 1} == {p: 2 for p in lost}  # the only repeats
