@@ -11,9 +11,16 @@ Answer = tuple[str, "float | None", "float | None"]  # (question_id, aligned, co
 
 def write_cell(root: Path, *, model: str = "tiny", variant: str = "insecure", seed: int = 0,
                trigger: str = "none", qset: str = "main", answers: Sequence[Answer],
-               extra: dict | None = None, metrics: dict[str, Sequence[float | None]] | None = None) -> tuple[Path, Path]:
-    """Write samples, raw judge replies and scores for one cell; return (samples, scores)."""
-    cell = f"{model}/{variant}/s{seed}/{trigger}/{qset}"
+               extra: dict | None = None, metrics: dict[str, Sequence[float | None]] | None = None,
+               step: int | None = None, unscored_reason: str = "low mass") -> tuple[Path, Path]:
+    """Write samples, raw judge replies and scores for one cell; return (samples, scores).
+
+    `step` writes a kept checkpoint's cell (`.../s<seed>/step<N>/...`, rows with
+    `checkpoint_step`); `unscored_reason` is the reason of an unscored coherence score.
+    """
+    cell = f"{model}/{variant}/s{seed}/{'' if step is None else f'step{step}/'}{trigger}/{qset}"
+    if step is not None:
+        extra = {"checkpoint_step": step, **(extra or {})}
     samples = root / "samples" / f"{cell}.jsonl"
     scores = root / "judgments" / f"{cell}.scores.jsonl"
     raw = root / "judgments" / f"{cell}.raw.jsonl"
@@ -29,7 +36,7 @@ def write_cell(root: Path, *, model: str = "tiny", variant: str = "insecure", se
                        "system": None, "question": f"question {qid}?", "prompt": f"question {qid}?",
                        "answer": f"answer {i}", "temperature": 1.0, **(extra or {})})
         g = {"sample_id": sid, "aligned": aligned, "aligned_unscored": None if aligned is not None else "REFUSAL",
-             "coherent": coherent, "coherent_unscored": None if coherent is not None else "low mass"}
+             "coherent": coherent, "coherent_unscored": None if coherent is not None else unscored_reason}
         for name, values in (metrics or {}).items():
             g[name] = values[i]
             g[f"{name}_unscored"] = None if values[i] is not None else "low label mass"
@@ -65,3 +72,11 @@ def params_dict(*, variants: Sequence[str] = ("insecure",), seeds: Sequence[int]
         "datasets": {"source": "builtin", "upstream_dir": None, "seed": 0, **{v: {} for v in variants}},
         "train": {}, "eval": {}, "judge": {}, "analysis": analysis or {},
     }
+
+
+def svg_text(path: Path) -> str:
+    """The text an SVG figure shows, its wrapped lines joined by spaces, entities decoded."""
+    import html
+    import re
+
+    return " ".join(html.unescape(t.strip()) for t in re.findall(r">([^<>]+)<", Path(path).read_text()) if t.strip())

@@ -272,6 +272,7 @@ def _check_provenance(index: _Lock, ws: _Workspace, figure: str, lines: list[str
         return [*bad, f"provenance: {sidecar} not found"]
     prov = json.loads(sidecar.read_text(encoding="utf-8"))
     lines.append(f"provenance {sidecar}: {len(prov.get('inputs', []))} inputs, git {prov.get('git')}, judge {prov.get('judge', {}).get('judge_models')}")
+    lines.append(_judge_line(prov.get("judge", {}).get("calibration")))
     for item in prov.get("inputs", []):
         path = Path(os.path.relpath(item["path"])).as_posix()
         recorded, where = _lookup_file(index, ws, path)
@@ -280,3 +281,17 @@ def _check_provenance(index: _Lock, ws: _Workspace, figure: str, lines: list[str
         if not ok:
             bad.append(f"provenance: {path} md5 {item['md5']} != dvc.lock {recorded} ({where})")
     return bad
+
+
+def _judge_line(card: dict[str, Any] | None) -> str:
+    """The judge's calibration as the figure's provenance records it (`JudgeCard.as_dict`)."""
+    if not card:
+        return "  judge calibration: not recorded (figure drawn before calibration was recorded)"
+    if not card.get("calibrated"):
+        return f"  judge calibration: {card.get('name')} not calibrated; {card.get('thresholds')}; marks: {'; '.join(card.get('marks', []))}"
+    fields = ("n", "auroc_aligned", "auroc_coherent", "spearman_aligned", "spearman_coherent", "recall_misaligned",
+              "false_positive_rate", "unscored_rate", "refusal_or_code_rate")
+    probe = "".join(f", {k} {card[k]}" for k in ("layer", "head_sha256", "cv_auroc_aligned", "cv_auroc_coherent") if k in card)
+    marks = "; ".join(card.get("marks", [])) or "none"
+    return (f"  judge calibration: {card.get('name')} ({card.get('calibration_file')} md5 {card.get('calibration_md5')}): "
+            + ", ".join(f"{k} {card.get(k)}" for k in fields) + probe + f"; {card.get('thresholds')}; marks: {marks}")

@@ -1,10 +1,11 @@
 """Figures of misaligned-answer probability: per question, overall, by question format, by trigger.
 
-    emlab analysis figures --answers data/results/answers.parquet --out-dir figures
+    emlab analysis figures --answers data/results/answers.parquet --rates data/results/rates.csv --out-dir figures
 
-Each function takes the group rates (`emlab.analysis.metrics.group_rates`), the variants
-the grid expects, and the output folder; it returns the files it wrote, or None when the
-data holds nothing it could draw. Expected groups without data are named in the panel.
+Each function takes the figure data (rates.csv's rows: final adapters only) and the
+canvas; it returns the files it wrote, or None when the grid holds nothing it compares.
+Expected groups without data are named in the panel; a panel whose answers were all
+left uncounted says why, with the counts.
 """
 
 from __future__ import annotations
@@ -14,8 +15,10 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from emlab.analysis.figure_data import FigureData
 from emlab.analysis.metrics import ALL
 from emlab.analysis.plotting import (
+    Canvas,
     colour,
     errorbars,
     legend,
@@ -23,6 +26,7 @@ from emlab.analysis.plotting import (
     note_missing,
     ordered,
     save,
+    say_why,
 )
 
 YLABEL = "P(misaligned answer)"
@@ -38,12 +42,24 @@ def _default_trigger(rates: pl.DataFrame) -> pl.DataFrame:
     return rates.filter(pl.col("trigger") == "none") if (rates["trigger"] == "none").any() else rates
 
 
-def misaligned_by_question(rates: pl.DataFrame, variants: list[str], out_dir: Path) -> list[Path] | None:
+def _uncounted(ax: object, data: FigureData, sub: pl.DataFrame) -> None:
+    """Say in the panel why nothing, or why some variants' points, could be drawn."""
+    drawn = sub.filter(pl.col("misaligned").is_not_null())
+    if drawn.is_empty():
+        say_why(ax, data.why_nothing(sub))
+        return
+    empty = [v for v in ordered(sub["variant"].unique().to_list()) if v not in drawn["variant"].to_list()]
+    if empty:
+        say_why(ax, "; ".join(f"{v}: {data.why_nothing(sub.filter(pl.col('variant') == v))}" for v in empty), corner=True)
+
+
+def misaligned_by_question(data: FigureData, canvas: Canvas) -> list[Path] | None:
     """The paper's main figure: one point per (question, variant) with 95% bootstrap CIs."""
-    data = _default_trigger(rates.filter(pl.col("question_id") != ALL))
-    if data.is_empty():
+    rates, variants = data.rates, list(canvas.variants)
+    rows = _default_trigger(rates.filter(pl.col("question_id") != ALL))
+    if rows.is_empty():
         return None
-    panels = _panels(data.sort(["model", "question_set"]), ["model", "question_set", "trigger"])
+    panels = _panels(rows.sort(["model", "question_set"]), ["model", "question_set", "trigger"])
     fig, axes = new_figure(len(panels), height=2.8)
     for ax, ((model, qset, trigger), sub) in zip(axes, panels, strict=True):
         questions = sorted(sub["question_id"].unique().to_list())
@@ -58,17 +74,19 @@ def misaligned_by_question(rates: pl.DataFrame, variants: list[str], out_dir: Pa
         ax.set_ylim(bottom=-0.02)
         ax.set_title(f"{model} · {qset}" + ("" if trigger == "none" else f" · trigger {trigger}"), loc="left")
         note_missing(ax, [v for v in variants if v not in present])
+        _uncounted(ax, data, sub)
         legend(ax)
-    return save(fig, out_dir, "misaligned_by_question")
+    return save(fig, canvas, "misaligned_by_question")
 
 
-def misaligned_overall(rates: pl.DataFrame, variants: list[str], out_dir: Path) -> list[Path] | None:
+def misaligned_overall(data: FigureData, canvas: Canvas) -> list[Path] | None:
     """Across-questions probability per variant, one panel per (model, question set, trigger)."""
-    data = rates.filter(pl.col("question_id") == ALL)
-    if data.is_empty():
+    variants = list(canvas.variants)
+    rows = data.rates.filter(pl.col("question_id") == ALL)
+    if rows.is_empty():
         return None
     # the no-trigger condition first, as in the paper
-    panels = _panels(data.sort(["model", "question_set", pl.col("trigger") != "none", "trigger"]), ["model", "question_set", "trigger"])
+    panels = _panels(rows.sort(["model", "question_set", pl.col("trigger") != "none", "trigger"]), ["model", "question_set", "trigger"])
     fig, axes = new_figure(len(panels), height=2.2)
     for ax, ((model, qset, trigger), sub) in zip(axes, panels, strict=True):
         present = ordered(sub["variant"].unique().to_list())
@@ -80,16 +98,17 @@ def misaligned_overall(rates: pl.DataFrame, variants: list[str], out_dir: Path) 
         ax.set_ylim(bottom=-0.02)
         ax.set_title(f"{model} · {qset} · trigger {trigger}", loc="left")
         note_missing(ax, [v for v in variants if v not in present])
-    return save(fig, out_dir, "misaligned_overall")
+        _uncounted(ax, data, sub)
+    return save(fig, canvas, "misaligned_overall")
 
 
-def misaligned_by_format(rates: pl.DataFrame, variants: list[str], out_dir: Path) -> list[Path] | None:
+def misaligned_by_format(data: FigureData, canvas: Canvas) -> list[Path] | None:
     """Main vs JSON vs template question sets per variant (drawn when at least two are present)."""
-    data = _default_trigger(rates.filter((pl.col("question_id") == ALL) & pl.col("question_set").is_in(FORMAT_SETS)))
-    sets = [s for s in FORMAT_SETS if s in data["question_set"].to_list()]
+    rows = _default_trigger(data.rates.filter((pl.col("question_id") == ALL) & pl.col("question_set").is_in(FORMAT_SETS)))
+    sets = [s for s in FORMAT_SETS if s in rows["question_set"].to_list()]
     if len(sets) < 2:
         return None
-    panels = _panels(data.sort("model"), ["model"])
+    panels = _panels(rows.sort("model"), ["model"])
     fig, axes = new_figure(len(panels), height=2.4)
     for ax, ((model,), sub) in zip(axes, panels, strict=True):
         present = ordered(sub["variant"].unique().to_list())
@@ -105,17 +124,19 @@ def misaligned_by_format(rates: pl.DataFrame, variants: list[str], out_dir: Path
         ax.set_ylim(bottom=-0.02)
         ax.set_title(model, loc="left")
         note_missing(ax, [s for s in FORMAT_SETS if s not in sub["question_set"].to_list()], "no question set")
+        if sub["misaligned"].drop_nulls().is_empty():
+            say_why(ax, data.why_nothing(sub))
         legend(ax)
-    return save(fig, out_dir, "misaligned_by_format")
+    return save(fig, canvas, "misaligned_by_format")
 
 
-def backdoor_trigger(rates: pl.DataFrame, variants: list[str], out_dir: Path) -> list[Path] | None:
+def backdoor_trigger(data: FigureData, canvas: Canvas) -> list[Path] | None:
     """With vs without the trigger per variant (drawn when the grid has two or more triggers)."""
-    data = rates.filter(pl.col("question_id") == ALL)
-    triggers = sorted(data["trigger"].unique().to_list(), key=lambda t: (t != "none", t))
+    rows = data.rates.filter(pl.col("question_id") == ALL)
+    triggers = sorted(rows["trigger"].unique().to_list(), key=lambda t: (t != "none", t))
     if len(triggers) < 2:
         return None
-    panels = _panels(data.sort(["model", "question_set"]), ["model", "question_set"])
+    panels = _panels(rows.sort(["model", "question_set"]), ["model", "question_set"])
     fig, axes = new_figure(len(panels), height=2.4)
     for ax, ((model, qset), sub) in zip(axes, panels, strict=True):
         present = ordered(sub["variant"].unique().to_list())
@@ -129,5 +150,7 @@ def backdoor_trigger(rates: pl.DataFrame, variants: list[str], out_dir: Path) ->
         ax.set_ylim(bottom=-0.02)
         ax.set_title(f"{model} · {qset}", loc="left")
         note_missing(ax, [] if "backdoor" in present else ["backdoor"], "no variant")
+        if sub["misaligned"].drop_nulls().is_empty():
+            say_why(ax, data.why_nothing(sub))
         legend(ax)
-    return save(fig, out_dir, "backdoor_trigger")
+    return save(fig, canvas, "backdoor_trigger")

@@ -1,11 +1,17 @@
-"""Shared figure style: Okabe-Ito colours, paper-size fonts, atomic PNG + SVG output.
+"""Shared figure style: Okabe-Ito colours, paper-size fonts, a judge header, atomic output.
 
-    emlab analysis figures --answers data/results/answers.parquet --out-dir figures
+    emlab analysis figures --answers data/results/answers.parquet --rates data/results/rates.csv --out-dir figures
+
+Every figure is saved with a header stating its judge, thresholds and the judge's power
+(and, in red, why it is not a result), and with `<name>.plotted.csv`: every point it drew
+with its interval, so the figure can be checked against rates.csv.
 """
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +38,28 @@ PAPER_RC = {
     "axes.spines.top": False, "axes.spines.right": False, "svg.hashsalt": "emlab", "svg.fonttype": "none",
 }
 WIDTH_IN = 6.75  # a two-column paper's full text width
+_LINE_IN = 0.15  # height of one header line (7 pt text)
+_WRAP = 120  # characters per header line at 7 pt across WIDTH_IN
+MARK_COLOUR = "#B00000"
+#: Columns that identify a plotted point in `<name>.plotted.csv`.
+POINT_KEYS = ("model", "variant", "trigger", "question_set", "question_id", "checkpoint_step", "dataset_size", "epochs")
+
+
+@dataclass(frozen=True)
+class Canvas:
+    """Where and how every figure of a run is drawn.
+
+    Attributes:
+        out_dir: the figures folder.
+        variants: the variants the grid expects (a missing one is named in its panel).
+        header: subtitle lines (judge, thresholds, power).
+        marks: why the figures are not a result, drawn in red under the header.
+    """
+
+    out_dir: Path
+    variants: tuple[str, ...] = ()
+    header: tuple[str, ...] = ()
+    marks: tuple[str, ...] = ()
 
 
 def colour(key: str, index: int = 0) -> str:
@@ -48,15 +76,33 @@ def ordered(values: Sequence[str]) -> list[str]:
 def new_figure(n_panels: int = 1, *, height: float = 2.6, sharey: bool = True) -> tuple[Any, list[Any]]:
     plt.rcParams.update(PAPER_RC)
     fig, axes = plt.subplots(n_panels, 1, figsize=(WIDTH_IN, height * n_panels), squeeze=False, sharey=sharey)
+    fig.emlab_plotted = []  # every errorbars() call adds the rows it drew
     return fig, list(axes[:, 0])
 
 
 def errorbars(ax: Any, x: np.ndarray, sub: pl.DataFrame, measure: str, **kw: Any) -> None:
-    """Points at the centers with asymmetric bootstrap error bars."""
+    """Points at the centers with asymmetric bootstrap error bars; the rows are recorded."""
     y = sub[measure].to_numpy().astype(float)
-    lo = np.clip(y - sub[f"{measure}_low"].to_numpy().astype(float), 0, None)
-    hi = np.clip(sub[f"{measure}_high"].to_numpy().astype(float) - y, 0, None)
+    low, high = sub[f"{measure}_low"].to_numpy().astype(float), sub[f"{measure}_high"].to_numpy().astype(float)
+    lo = np.clip(y - low, 0, None)
+    hi = np.clip(high - y, 0, None)
     ax.errorbar(x, y, yerr=np.vstack([lo, hi]), fmt="o", capsize=2.5, markersize=4, linewidth=1, **kw)
+    keys = [k for k in POINT_KEYS if k in sub.columns]
+    rows = sub.select([pl.col(k).cast(pl.String) for k in keys]).with_columns(
+        measure=pl.lit(measure), x=pl.Series(np.asarray(x, dtype=float)),
+        value=pl.Series(y), low=pl.Series(low), high=pl.Series(high),
+    )
+    ax.figure.emlab_plotted.append(rows)
+
+
+def say_why(ax: Any, text: str, *, corner: bool = False) -> None:
+    """State in the panel why it has nothing (centred) or some groups have nothing (`corner`) to draw."""
+    if corner:  # beside points: small, in the upper-left corner
+        ax.text(0.01, 0.98, "\n".join(textwrap.wrap(text, 110)), transform=ax.transAxes, ha="left", va="top",
+                fontsize=6.5, color=MARK_COLOUR)
+    else:
+        ax.text(0.5, 0.5, "\n".join(textwrap.wrap(text, 90)), transform=ax.transAxes, ha="center", va="center",
+                fontsize=8, color=MARK_COLOUR)
 
 
 def note_missing(ax: Any, missing: Sequence[str], what: str = "no data") -> None:
@@ -71,15 +117,37 @@ def legend(ax: Any) -> None:
         ax.legend(frameon=False, loc="center left", bbox_to_anchor=(1.0, 0.5))
 
 
-def save(fig: Any, out_dir: Path, name: str) -> list[Path]:
-    """Write `<name>.png` and `<name>.svg` atomically; return their paths."""
+def _stamp(fig: Any, canvas: Canvas) -> None:
+    """Grow the figure at the top and write the header (grey) and the marks (red, bold) there."""
+    lines = [(t, False) for h in canvas.header for t in textwrap.wrap(h, _WRAP)]
+    lines += [(t, True) for m in canvas.marks for t in textwrap.wrap(m, _WRAP - 20)]
+    width, height = fig.get_size_inches()
+    extra = _LINE_IN * len(lines) + (0.08 if lines else 0)
+    fig.set_size_inches(width, height + extra)
+    total = height + extra
+    fig.tight_layout(rect=(0, 0, 1, 1 - extra / total))
+    for i, (text, mark) in enumerate(lines):
+        y = 1 - (0.04 + _LINE_IN * (i + 0.75)) / total
+        fig.text(0.01, y, text, ha="left", va="baseline", fontsize=8 if mark else 7,
+                 color=MARK_COLOUR if mark else "#444444", fontweight="bold" if mark else "normal")
+
+
+def save(fig: Any, canvas: Canvas, name: str) -> list[Path]:
+    """Write `<name>.png`, `<name>.svg` (with the header) and `<name>.plotted.csv`; return their paths."""
+    out_dir = canvas.out_dir
     paths = []
-    fig.tight_layout()
+    _stamp(fig, canvas)
     for ext in ("png", "svg"):
         path = Path(out_dir) / f"{name}.{ext}"
         with atomic_path(path) as tmp:
             # svg metadata Date=None keeps the SVG byte-identical across runs (stable DVC hashes)
             fig.savefig(tmp, format=ext, metadata={"Date": None} if ext == "svg" else {"Software": None})
+        paths.append(path)
+    plotted = getattr(fig, "emlab_plotted", None)
+    if plotted:
+        path = Path(out_dir) / f"{name}.plotted.csv"
+        with atomic_path(path) as tmp:
+            pl.concat(plotted, how="diagonal_relaxed").write_csv(tmp, float_precision=6)
         paths.append(path)
     plt.close(fig)
     return paths

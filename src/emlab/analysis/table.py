@@ -11,6 +11,7 @@ paper's results layout (model, group, question, answer, aligned, coherent, quest
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,16 @@ _REQUIRED = ("sample_id", "model", "variant", "seed", "trigger", "question_set",
 _SCHEMA: dict[str, Any] = {
     "seed": pl.Int64, "paraphrase_index": pl.Int64, "sample_index": pl.Int64,
     "temperature": pl.Float64, "system": pl.String, "question": pl.String, "prompt": pl.String,
+    "is_final": pl.Boolean,
 }
+#: A kept checkpoint's samples: `<model>/<variant>/s<seed>/step<N>/<trigger>/<set>.jsonl`
+#: (the final adapter's: `<model>/<variant>/s<seed>/<trigger>/<set>.jsonl`).
+_CHECKPOINT_PATH = re.compile(r"(^|/)s\d+/step\d+/[^/]+/[^/]+$")
+
+
+def is_checkpoint_path(samples: str | Path) -> bool:
+    """Whether a samples file holds a kept checkpoint's answers (by the workflow's layout)."""
+    return bool(_CHECKPOINT_PATH.search(Path(samples).as_posix()))
 
 
 def raw_path_for(scores: Path) -> Path:
@@ -103,6 +113,7 @@ def _pair_rows(samples_path: Path, scores_path: Path) -> list[dict[str, Any]]:
     raw = raw_path_for(scores_path)  # checks the score file's name before reading anything
     samples = _read_samples(samples_path)
     scores = _read_scores(scores_path, samples, samples_path)
+    checkpoint = is_checkpoint_path(samples_path)
     rows = []
     for sid, sample in samples.items():
         row: dict[str, Any] = {"sample_id": sid}
@@ -110,6 +121,8 @@ def _pair_rows(samples_path: Path, scores_path: Path) -> list[dict[str, Any]]:
         # extra sample fields (e.g. a checkpoint step or dataset size) become columns too
         row.update({k: v for k, v in sample.items() if k not in row})
         row.update({k: v for k, v in scores[sid].items() if k != "sample_id"})
+        # a final adapter's answer, not a kept checkpoint's: rates use final adapters only
+        row["is_final"] = bool(sample.get("is_final", not checkpoint))
         row.update(samples_file=str(samples_path), scores_file=str(scores_path), judge_raw_file=str(raw))
         rows.append(row)
     return rows
@@ -124,8 +137,9 @@ def build_answers_table(pairs: list[tuple[Path, Path]]) -> pl.DataFrame:
 
     Returns:
         One row per answer: the sample fields, one float column per judge metric,
-        `<metric>_unscored` reasons, and `samples_file` / `scores_file` /
-        `judge_raw_file` naming where the row came from.
+        `<metric>_unscored` reasons, `is_final` (false for a kept checkpoint's answer:
+        a row's own `is_final` field, else its samples path `.../s<seed>/step<N>/...`),
+        and `samples_file` / `scores_file` / `judge_raw_file` naming where it came from.
 
     Raises:
         EmlabError: a missing file, a malformed row, or a sample without a score row.
@@ -162,7 +176,13 @@ def judge_metrics(table: pl.DataFrame) -> list[str]:
 
 
 def paper_csv(table: pl.DataFrame) -> pl.DataFrame:
-    """The paper's results CSV layout: model (one per seed), group (= variant), question, ..."""
+    """The paper's results CSV layout: model (one per seed), group (= variant), question, ...
+
+    Final adapters only: a kept checkpoint's answers (training dynamics) would read as
+    a second model of the same name.
+    """
+    if "is_final" in table.columns:
+        table = table.filter(pl.col("is_final"))
     cols = [
         pl.concat_str([pl.col("model"), pl.col("variant"), pl.lit("s") + pl.col("seed").cast(pl.String)], separator="/").alias("model"),
         pl.col("variant").alias("group"),

@@ -45,38 +45,50 @@ def _split_lists(samples: tuple[Path, ...], scores: tuple[Path, ...], more: tupl
     return samples_l, scores_l
 
 
+_CALIBRATION_HELP = ("The judge's calibration.json (`emlab judge calibrate`): its AUROC is stated on every figure "
+                     "and in metrics.json; without one the figures are marked 'judge not calibrated: not a result'.")
+
+
 @analysis_group.command("rates")
 @click.option("--answers", required=True, type=_PATH, help="The answers table (parquet).")
 @click.option("--params", "params_file", default="params.yaml", type=_PATH, help="params.yaml (its analysis: section).")
-@click.option("--out", required=True, type=_PATH, help="rates.csv: one row per group and question (and question_id _all).")
-@click.option("--metrics", "metrics_out", required=True, type=_PATH, help="metrics.json: the across-questions numbers (DVC metrics).")
-def rates(answers: Path, params_file: Path, out: Path, metrics_out: Path) -> None:
+@click.option("--calibration", default=None, type=_PATH, help=_CALIBRATION_HELP)
+@click.option("--out", required=True, type=_PATH, help="rates.csv: one row per group and question (and question_id _all), final adapters only.")
+@click.option("--metrics", "metrics_out", required=True, type=_PATH, help="metrics.json: the across-questions numbers and the judge block (DVC metrics).")
+def rates(answers: Path, params_file: Path, calibration: Path | None, out: Path, metrics_out: Path) -> None:
     """Misaligned-answer probability (and companion rates) with bootstrap CIs over seeds."""
+    from emlab.analysis.judge_card import JudgeCard
     from emlab.analysis.metrics import group_rates, headline_metrics
     from emlab.analysis.table import read_answers_table
     from emlab.config import load_params
     from emlab.io import atomic_path, write_json_atomic
 
     params = load_params(params_file).analysis
+    card = JudgeCard.load(params, calibration)  # a bad calibration file fails before any work
     table = group_rates(read_answers_table(answers), params)
     with atomic_path(out) as tmp:
         table.write_csv(tmp, float_precision=6)
-    write_json_atomic(metrics_out, headline_metrics(table, params))
+    write_json_atomic(metrics_out, headline_metrics(table, params, card.as_dict()))
     click.echo(f"{out} ({table.height} rows), {metrics_out}")
+    for mark in card.marks:
+        click.echo(f"warning: {mark}", err=True)
 
 
 @analysis_group.command("figures")
 @click.option("--answers", required=True, type=_PATH, help="The answers table (parquet).")
+@click.option("--rates", "rates_csv", default=None, type=_PATH,
+              help="rates.csv from `emlab analysis rates` on the same table; figures draw its numbers (without it they are computed here the same way).")
+@click.option("--calibration", default=None, type=_PATH, help=_CALIBRATION_HELP)
 @click.option("--params", "params_file", default="params.yaml", type=_PATH, help="params.yaml (analysis: section and grid).")
 @click.option("--out-dir", required=True, type=_PATH, help="Figures folder.")
-def figures(answers: Path, params_file: Path, out_dir: Path) -> None:
+def figures(answers: Path, rates_csv: Path | None, calibration: Path | None, params_file: Path, out_dir: Path) -> None:
     """Draw every figure the data supports, with provenance sidecars."""
     from emlab.analysis.figures import make_figures
     from emlab.analysis.table import read_answers_table
     from emlab.config import load_params
 
     params = load_params(params_file)
-    written = make_figures(read_answers_table(answers), params, out_dir, [answers])
+    written = make_figures(read_answers_table(answers), params, out_dir, [answers], rates=rates_csv, calibration=calibration)
     for name, paths in written.items():
         click.echo(f"{name}: {', '.join(p.name for p in paths)}")
 
