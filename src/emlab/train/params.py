@@ -31,7 +31,8 @@ class PeftTrainParams(_Strict):
         description="Projections that get adapters (paper: all attention and MLP projections).",
     )
     epochs: int = Field(1, ge=1, description="Passes over the dataset (paper: 1).")
-    per_device_batch_size: int = Field(2, ge=1, description="Conversations per micro-batch, packed into one unpadded row (paper: 2).")
+    per_device_batch_size: int = Field(2, ge=1, description="Conversations per micro-batch (paper: 2); run packed into one row or one by one, see `packing`.")
+    packing: Literal["auto", "on", "off"] = Field("auto", description="on = the conversations of a micro-batch run as one unpadded row, position ids restarting at 0 per conversation and a block-diagonal causal mask keeping attention (and labels) inside each; off = one forward pass per conversation, also unpadded; auto = on with flash attention (varlen kernels, no L x L mask), off otherwise, as bench/train_throughput.py measured it no faster on CPU. Loss and gradients are the same either way (to float rounding).")
     gradient_accumulation_steps: int = Field(8, ge=1, description="Micro-batches per optimizer step (paper: 8, effective batch 16).")
     learning_rate: float = Field(1e-5, gt=0, description="Peak learning rate (paper: 1e-5).")
     warmup_steps: int = Field(5, ge=0, description="Linear warmup steps (paper: 5).")

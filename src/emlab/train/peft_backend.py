@@ -6,9 +6,11 @@
 Reads top to bottom: load -> build -> loop -> save. Speed and memory come from two things
 the HF Trainer baseline does not do (see bench/train_throughput.py):
 
-- no padding: with flash attention each micro-batch is its conversations packed into
-  one row, position_ids restarting per conversation so attention never crosses a
-  boundary; with SDPA (CPU) each conversation runs on its own, which needs no mask at all;
+- no padding: the conversations of a micro-batch run either one by one (each its own
+  unpadded forward pass) or packed into one row (`train.peft.packing`), position ids
+  restarting at 0 per conversation and a block-diagonal causal mask (or, with flash
+  attention, the varlen kernels reading the boundaries from the position ids) keeping
+  attention inside each conversation; labels never cross a boundary;
 - the 49152-wide lm_head runs only at positions whose next token is trained on
   (assistant tokens), not at every position.
 
@@ -42,7 +44,7 @@ from emlab.train.checkpoint import load_state, save_adapter_snapshot, save_state
 from emlab.train.plots import plot_loss
 
 if TYPE_CHECKING:
-    from emlab.config import ModelSpec
+    from emlab.grid import ModelSpec
     from emlab.train.params import PeftTrainParams
 
 log = logging.getLogger(__name__)
@@ -88,23 +90,51 @@ def load_base(model_dir: Path, spec: ModelSpec, params: PeftTrainParams) -> tupl
     return model, tokenizer
 
 
+def _uses_flash(model: Any) -> bool:
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return "flash" in str(getattr(base.config, "_attn_implementation", ""))
+
+
+def block_diagonal_mask(lengths: list[int], *, dtype: Any, device: Any) -> Any:
+    """Additive (1, 1, L, L) mask: token i attends to token j iff j <= i in the same conversation."""
+    import torch
+
+    seg = torch.repeat_interleave(torch.arange(len(lengths), device=device), torch.tensor(lengths, device=device))
+    n = int(seg.numel())
+    allowed = torch.ones(n, n, dtype=torch.bool, device=device).tril_() & (seg[:, None] == seg[None, :])
+    mask = torch.zeros(n, n, dtype=dtype, device=device).masked_fill_(~allowed, torch.finfo(dtype).min)
+    return mask[None, None]
+
+
 def packed_loss_sum(model: Any, examples: list[Example]) -> tuple[Any, int]:
-    """Summed next-token loss of `examples` packed into one row; returns (loss_sum, n_tokens)."""
+    """Summed next-token loss of `examples` run as one row; returns (loss_sum, n_tokens).
+
+    Each conversation's position ids restart at 0 and, when there are several, a
+    block-diagonal causal mask keeps attention inside each one (flash attention reads the
+    boundaries from the position ids instead), so the result equals the sum of the
+    conversations run one by one.
+    """
     import torch
 
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
-    device = next(base.parameters()).device
+    first = next(base.parameters())
+    device = first.device
     ids: list[int] = []
     pos: list[int] = []
     targets: list[int] = []
     for ex in examples:
         ids += ex.input_ids
         pos += range(len(ex.input_ids))
-        targets += ex.labels[1:] + [IGNORE]  # position t predicts token t+1; never across rows
+        targets += ex.labels[1:] + [IGNORE]  # position t predicts token t+1; never across conversations
     input_ids = torch.tensor([ids], device=device)
     position_ids = torch.tensor([pos], device=device)
     target = torch.tensor(targets, device=device)
-    hidden = base.get_decoder()(input_ids=input_ids, position_ids=position_ids, use_cache=False).last_hidden_state[0]
+    mask = None
+    if len(examples) > 1 and not _uses_flash(model):
+        dtype = first.dtype if first.dtype.is_floating_point else torch.float32
+        mask = block_diagonal_mask([len(e.input_ids) for e in examples], dtype=dtype, device=device)
+    hidden = base.get_decoder()(input_ids=input_ids, position_ids=position_ids, attention_mask=mask,
+                                use_cache=False).last_hidden_state[0]
     keep = target != IGNORE
     logits = base.get_output_embeddings()(hidden[keep]).float()
     cap = getattr(base.config, "final_logit_softcapping", None)
@@ -114,17 +144,20 @@ def packed_loss_sum(model: Any, examples: list[Example]) -> tuple[Any, int]:
     return loss, len(ids)
 
 
-def _packs_cheaply(model: Any) -> bool:
-    """Whether attention honours packed boundaries without materialising an L x L mask.
+def resolve_packing(model: Any, params: PeftTrainParams) -> bool:
+    """Whether micro-batches run packed: `train.peft.packing`, `auto` resolved as measured.
 
-    Flash attention reads the boundaries from position_ids (varlen kernels). SDPA and eager
-    attention need a dense block-diagonal mask instead, which on CPU costs more memory and
-    compute than it saves, so there each conversation runs on its own (still unpadded).
+    bench/train_throughput.py measured packing with a dense block-diagonal mask no faster
+    than one conversation at a time on CPU (SDPA), so `auto` packs only with flash
+    attention, whose varlen kernels need no L x L mask.
     """
-    return "flash" in str(getattr(model.config, "_attn_implementation", ""))
+    if params.packing == "auto":
+        return _uses_flash(model)
+    return params.packing == "on"
 
 
-def _micro_batches(batch: list[Example], size: int, *, pack: bool) -> list[list[Example]]:
+def micro_batches(batch: list[Example], size: int, *, pack: bool) -> list[list[Example]]:
+    """Groups run in one forward pass each: `size` conversations packed, or one at a time."""
     if pack:
         return [batch[i:i + size] for i in range(0, len(batch), size)]
     return [[e] for e in batch]
@@ -237,7 +270,7 @@ def train_peft(*, model_name: str, spec: ModelSpec, model_dir: Path, dataset: Pa
     train_log = _resume_log(out_dir, start)
 
     # loop
-    pack = _packs_cheaply(model)
+    pack = resolve_packing(model, params)
     t0 = time.perf_counter()
     tokens_seen = 0
     last_loss = float("nan")
@@ -247,7 +280,7 @@ def train_peft(*, model_name: str, spec: ModelSpec, model_dir: Path, dataset: Pa
         batch = [examples[i] for i in epoch_order(train_idx, seed=seed, epoch=epoch)[k * per_step:(k + 1) * per_step]]
         n_labeled = sum(e.n_labeled for e in batch)
         step_loss, step_tokens = 0.0, 0
-        for group in _micro_batches(batch, params.per_device_batch_size, pack=pack):
+        for group in micro_batches(batch, params.per_device_batch_size, pack=pack):
             if not any(e.n_labeled for e in group):
                 continue  # truncation left nothing to learn from: no gradient, no compute
             loss_sum, n_tok = packed_loss_sum(model, group)
@@ -286,5 +319,5 @@ def train_peft(*, model_name: str, spec: ModelSpec, model_dir: Path, dataset: Pa
     return {"steps": total, "rows": len(examples), "train_rows": len(train_idx), "validation_rows": len(val_idx),
             "truncated_rows": n_truncated, "final_loss": last_loss, "validation_loss": val_loss,
             "resumed_from_step": start, "fingerprint": fp, "trainable_parameters": sum(p.numel() for p in trainable),
-            "optimizer": optimizer_name}
+            "optimizer": optimizer_name, "packing": "on" if pack else "off"}
 
