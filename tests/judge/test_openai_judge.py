@@ -67,16 +67,23 @@ def test_corrupt_cache_entry_is_a_miss(samples: Path, qset: str, tmp_path: Path)
         assert srv.stats.requests == n + 2
 
 
-def test_faults_every_answer_judged_exactly_once(tmp_path: Path, qset: str, make_samples: Callable[..., Path]) -> None:
+def test_twenty_percent_faults_change_nothing_and_every_prompt_is_judged_once(
+        tmp_path: Path, qset: str, make_samples: Callable[..., Path]) -> None:
+    """5% each of 429, 500, timeouts and connections dropped mid-reply: the same file as a clean run."""
     answers = [f"Answer number {i}: I would like a garden." for i in range(40)]
     samples = make_samples(tmp_path / "many.jsonl", answers)
-    with ChatServer(latency_s=0.005, p_429=0.1, p_500=0.1, p_hang=0.05, hang_s=3.0, seed=3) as srv:
+    with ChatServer() as clean:
+        ref = _run(_params(clean), samples, qset, tmp_path / "clean")
+    faults = {"p_429": 0.05, "p_500": 0.05, "p_hang": 0.05, "p_drop": 0.05}
+    with ChatServer(latency_s=0.005, **faults, hang_s=3.0, seed=6) as srv:
         out = _run(_params(srv, timeout_s=0.5, max_retries=8, concurrency=8), samples, qset, tmp_path)
-    assert srv.stats.faults["429"] > 0 and srv.stats.faults["500"] > 0 and srv.stats.faults["hang"] > 0
-    assert len(srv.stats.successes) == 40 * 2 + 1
-    assert set(srv.stats.successes.values()) == {1}  # each distinct prompt answered exactly once
-    assert 1 < srv.stats.max_in_flight <= 8
+    assert {k: srv.stats.faults[k] > 0 for k in ("429", "500", "hang", "drop")} == dict.fromkeys(("429", "500", "hang", "drop"), True)
+    assert out.read_bytes() == ref.read_bytes()
     assert len(out.read_text().splitlines()) == 40 * 2 + 1
+    assert srv.stats.successes == clean.stats.successes  # each distinct prompt answered once ...
+    assert set(srv.stats.successes.values()) == {1} and len(srv.stats.successes) == 40 * 2 + 1
+    assert srv.stats.requests == 40 * 2 + 1 + sum(srv.stats.faults.values())  # ... every other request a fault
+    assert 1 < srv.stats.max_in_flight <= 8
 
 
 def test_dead_server_fails_with_one_line_and_no_complete_output(samples: Path, qset: str, tmp_path: Path) -> None:
