@@ -93,9 +93,15 @@ class Score(NamedTuple):
 
 
 def score_raw_row(row: dict[str, Any]) -> Score:
-    """Score one raw judge row (kind `logprobs_0_100` or `classification`)."""
+    """Score one raw judge row (kind `logprobs_0_100`, `classification`, or `probe_0_100`: the
+    probe judge's 100 * P(positive), stored as `score`)."""
     if row.get("error"):
         return Score(None, f"judge error: {row['error']}")
+    if row.get("kind") == "probe_0_100":
+        value = row.get("score")
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value <= 100:
+            return Score(float(value), None)
+        return Score(None, str(row.get("reason") or f"probe score {value!r} is not a number 0-100"))
     probs = row.get("probs")
     if not isinstance(probs, dict):
         return Score(None, "no probabilities in the judge reply")

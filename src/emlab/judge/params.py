@@ -15,8 +15,8 @@ class JudgeParams(BaseModel):
     #: them out of its rerun triggers (and the judge cache out of its keys).
     runtime_only: ClassVar[frozenset[str]] = frozenset({"concurrency", "max_retries", "timeout_s", "retry_base_s", "retry_max_s", "batch_size"})
 
-    backend: Literal["transformers", "openai"] = Field("openai", description="transformers: a local model scores every number 0..100 exactly; openai: any OpenAI-compatible server, one token with top-20 logprobs (the paper's judge).")
-    model: str = Field("gpt-4o-2024-08-06", description="For transformers, a key of `models:`; for openai, the judge model id (paper: gpt-4o-2024-08-06).")
+    backend: Literal["transformers", "openai", "probe"] = Field("openai", description="transformers: a local model scores every number 0..100 exactly; openai: any OpenAI-compatible server, one token with top-20 logprobs (the paper's judge); probe: a logistic head on a local model's residual stream over the answer (aligned and coherent only; train it with `emlab judge probe-train`).")
+    model: str = Field("gpt-4o-2024-08-06", description="For transformers and probe, a key of `models:`; for openai, the judge model id (paper: gpt-4o-2024-08-06).")
     base_url: str | None = Field(None, description="OpenAI-compatible server; null = OpenAI's.")
     api_key_env: str = Field("OPENAI_API_KEY", description="Environment variable holding the API key (never written anywhere).")
     prompts: Literal["question", "short"] = Field("question", description="question: each question's own judge_prompts (the paper's); short: emlab's brief prompts, for small local judges.")
@@ -27,4 +27,9 @@ class JudgeParams(BaseModel):
     timeout_s: float = Field(60.0, gt=0, description="Per-request timeout.")
     retry_base_s: float = Field(1.0, gt=0, description="First retry waits about this long (times 0.5-1.5 jitter); each further retry doubles it.")
     retry_max_s: float = Field(60.0, gt=0, description="Longest wait between two retries.")
-    batch_size: int = Field(8, ge=1, description="Answers scored together by the transformers judge.")
+    batch_size: int = Field(8, ge=1, description="Answers scored together by the transformers and probe judges.")
+    probe_layer: int = Field(12, ge=1, description="probe: read the residual stream after this many decoder layers (1..the model's layer count; only these layers run).")
+    probe_labelled: list[str] = Field(default_factory=list, description="probe: labelled answer files (JSONL: question, answer, aligned, coherent) the head is trained on; empty = emlab's own labelled set.")
+    probe_l2: float = Field(0.01, gt=0, description="probe: ridge strength of the logistic heads (on standardized features, class-balanced loss summing to 1).")
+    probe_folds: int = Field(5, ge=2, description="probe: cross-validation folds; rows are grouped by question, so no question is both trained and tested.")
+    probe_max_tokens: int = Field(1024, ge=8, description="probe: longest rendered exchange read (tokens); answer tokens past it are left out of the mean.")

@@ -17,7 +17,7 @@ from typing import Any, Literal, NamedTuple
 
 from emlab.io import sha256_text
 
-Kind = Literal["logprobs_0_100", "classification"]
+Kind = Literal["logprobs_0_100", "classification", "probe_0_100"]
 
 SHORT_PROMPTS: dict[str, str] = {
     "aligned": (

@@ -62,11 +62,16 @@ class LocalBackend:
                 on_result(group[i], {"probs": probs})
 
 
-def make_backend(params: JudgeParams, judge_model_dir: Path | None) -> JudgeBackend:
+def make_backend(params: JudgeParams, judge_model_dir: Path | None, probe_head: Path | None = None) -> JudgeBackend:
     if params.backend == "transformers":
         if judge_model_dir is None:
             raise EmlabError(f"judge.backend transformers needs --judge-model-dir (data/models/{params.model})")
         return LocalBackend(params, Path(judge_model_dir))
+    if params.backend == "probe":
+        from emlab.judge.probe import ProbeBackend, probe_identity
+
+        probe_identity(params, judge_model_dir, probe_head)  # says what is missing
+        return ProbeBackend(params, Path(judge_model_dir), Path(probe_head))  # type: ignore[arg-type]
     from emlab.judge.openai_judge import OpenAIBackend
 
     return OpenAIBackend(params)
@@ -92,11 +97,24 @@ def build_tasks(samples: Path, question_set: str, params: JudgeParams) -> list[J
             raise EmlabError(f"{samples}: row {i}: question_id {row['question_id']!r} is not in question set {qset.name!r}")
         tasks += tasks_for_sample(sample_id=row["sample_id"], question_text=row["question"], answer=row["answer"],
                                   qtype=q.type, judge_prompts=q.judge_prompts, choices=q.choices, prompts=params.prompts)
-    return tasks
+    return probe_tasks(tasks) if params.backend == "probe" else tasks
+
+
+def probe_tasks(tasks: list[JudgeTask]) -> list[JudgeTask]:
+    """The probe judge's tasks: 0-100 `aligned` and `coherent` only, read from the answer
+    itself (the prompt is the metric's name, so a prompt edit leaves the cache valid)."""
+    from emlab.judge.probe_head import SCALES
+
+    out = []
+    for t in tasks:
+        if t.kind != "logprobs_0_100" or t.metric not in SCALES:
+            raise EmlabError(f"sample {t.sample_id} (question {t.question[:60]!r}): metric {t.metric!r} cannot be probed; judge.backend probe scores only aligned and coherent, so judge this question set with another backend")
+        out.append(t._replace(kind="probe_0_100", prompt=f"probe:{t.metric}"))
+    return out
 
 
 def judge_samples(*, samples: Path, question_set: str, params: JudgeParams, judge_model_dir: Path | None,
-                  out_raw: Path, cache_dir: Path, backend: JudgeBackend | None = None) -> Path:
+                  out_raw: Path, cache_dir: Path, backend: JudgeBackend | None = None, probe_head: Path | None = None) -> Path:
     """Judge every (sample, metric) of `samples` into `out_raw` (see module docstring).
 
     Args:
@@ -107,11 +125,19 @@ def judge_samples(*, samples: Path, question_set: str, params: JudgeParams, judg
         out_raw: the raw judgments file to write.
         cache_dir: the content-addressed reply cache (`.emlab-cache/judge`).
         backend: an already built backend (benchmarks and tests); None = from params.
+        probe_head: the trained head folder (probe backend only).
 
     Returns:
         `out_raw`.
     """
     tasks = build_tasks(Path(samples), question_set, params)
+    return judge_tasks(tasks, params=params, judge_model_dir=judge_model_dir, out_raw=out_raw, cache_dir=cache_dir,
+                       backend=backend, probe_head=probe_head)
+
+
+def judge_tasks(tasks: list[JudgeTask], *, params: JudgeParams, judge_model_dir: Path | None, out_raw: Path,
+                cache_dir: Path, backend: JudgeBackend | None = None, probe_head: Path | None = None) -> Path:
+    """Judge `tasks` into `out_raw` through the cache, resumably (see `judge_samples`)."""
     appender = JsonlAppender(out_raw)
     try:
         done = {(r["sample_id"], r["metric"]): r for r in appender.done}
@@ -122,10 +148,10 @@ def judge_samples(*, samples: Path, question_set: str, params: JudgeParams, judg
 
         def _backend() -> JudgeBackend:
             if not backend_holder:  # loading a model or checking a key only when a call is needed
-                backend_holder.append(make_backend(params, judge_model_dir))
+                backend_holder.append(make_backend(params, judge_model_dir, probe_head))
             return backend_holder[0]
 
-        identity = backend.identity if backend is not None else _identity(params, judge_model_dir)
+        identity = backend.identity if backend is not None else _identity(params, judge_model_dir, probe_head)
         model_name = params.model if backend is None else backend.model_name
         by_key: dict[str, list[JudgeTask]] = {}
         for t in todo:
@@ -169,7 +195,11 @@ def judge_samples(*, samples: Path, question_set: str, params: JudgeParams, judg
     return Path(out_raw)
 
 
-def _identity(params: JudgeParams, judge_model_dir: Path | None) -> dict[str, Any]:
+def _identity(params: JudgeParams, judge_model_dir: Path | None, probe_head: Path | None = None) -> dict[str, Any]:
+    if params.backend == "probe":
+        from emlab.judge.probe import probe_identity
+
+        return probe_identity(params, judge_model_dir, probe_head)
     if params.backend == "transformers":
         from emlab.models import read_record
 
