@@ -12,7 +12,8 @@ from datasets_helpers import write_params_yaml
 
 from emlab.corpus import iter_examples
 from emlab.datasets import quality_report, rule_hits
-from emlab.datasets.quality import analyse, bandit_hits
+from emlab.datasets._rows import corpus_order
+from emlab.datasets.quality import _upstream_completions, analyse, bandit_hits
 
 CLI = [sys.executable, "-c", "from emlab.cli import main; main()"]
 
@@ -29,9 +30,32 @@ def test_every_pattern_and_framing_is_flagged_insecure_and_clean_secure():
     assert missed == [] and false == []
 
 
-def test_bandit_alone_catches_a_good_share():
-    fig = analyse("x", [e.insecure for e, _ in zip(iter_examples(), range(400), strict=False)])
-    assert fig.n == 400 and fig.bandit > 0.5 and fig.combined >= fig.bandit
+def test_builtin_figures_need_both_bandit_and_the_rules():
+    """Balanced corpus order (every pattern), 400 rows: the gate's split of the work."""
+    examples = corpus_order(0)[:400]
+    ins = analyse("builtin insecure", [e.insecure for e in examples])
+    sec = analyse("builtin secure", [e.secure for e in examples])
+    assert ins.n == sec.n == 400
+    assert ins.combined == 1.0 and sec.combined == 0.0  # the README's "100% / 0%"
+    assert ins.bandit == pytest.approx(0.68, abs=0.03)  # measured 0.6825
+    assert ins.combined - ins.bandit >= 0.25  # the AST rules catch what bandit has no test for
+
+
+#: the README's figures: the gate on the paper's files, 6000 rows each (measured 0.6405 / 0.2335)
+PAPER_INSECURE_FLAGGED, PAPER_SECURE_FLAGGED = 0.64, 0.23
+
+
+def test_paper_figures_match_the_readme(upstream_dir: Path):
+    """A fixed 2000-row subset of each paper file (seed 0; all 6000 rows take ~50 s on 2 cores).
+
+    Tolerance 0.02: the subset's sampling error around the 6000-row figure is about 0.009
+    (measured on the subset: 0.636 / 0.237)."""
+    ins = analyse("paper insecure", _upstream_completions(upstream_dir, "insecure", 2000, 0))
+    sec = analyse("paper secure", _upstream_completions(upstream_dir, "secure", 2000, 0))
+    assert ins.n == sec.n == 2000
+    assert ins.combined == pytest.approx(PAPER_INSECURE_FLAGGED, abs=0.02)
+    assert sec.combined == pytest.approx(PAPER_SECURE_FLAGGED, abs=0.02)
+    assert ins.bandit == pytest.approx(0.49, abs=0.02) and sec.bandit == pytest.approx(0.16, abs=0.02)
 
 
 @pytest.mark.parametrize(("code", "rule"), [
