@@ -15,9 +15,11 @@ from click.testing import CliRunner
 from emlab.analysis import audit, build_answers_table, dir_md5, make_figures, write_answers_table
 from emlab.cli.analysis import audit_cmd
 from emlab.config import parse_params
+from emlab.io import md5_file
 
 PARAMS = params_dict(analysis={"metric": "paper"})
 CELL = "tiny/insecure/s${item}/none/main"
+CALIBRATION = "data/calibration/calibration.json"
 DVC_YAML = {
     "stages": {
         "dataset": {"cmd": "emlab dataset build", "outs": ["data/datasets/insecure.jsonl"]},
@@ -30,12 +32,16 @@ DVC_YAML = {
                            f"data/judgments/{CELL.replace('${item}', '${item.seed}')}.scores.jsonl"]},
         "analysis_aggregate": {"cmd": "emlab analysis aggregate", "deps": ["data/samples", "data/judgments"],
                                "outs": ["data/results/answers.parquet"]},
-        "analysis_figures": {"cmd": "emlab analysis figures", "deps": ["data/results/answers.parquet", "data/tricky"],
+        "analysis_figures": {"cmd": "emlab analysis figures", "deps": ["data/results/answers.parquet", "data/tricky", CALIBRATION],
                              "params": ["analysis.metric"], "outs": ["figures"]},
         "tricky": {"cmd": "make tricky names", "outs": ["data/tricky"]},
     }
 }
 FIG = "figures/misaligned_by_question.png"
+JUDGE = {"n": 412, "auroc_aligned": 0.93, "auroc_coherent": 0.62, "spearman_aligned": 0.8, "spearman_coherent": 0.4,
+         "recall_misaligned": 0.85, "false_positive_rate": 0.07, "unscored_rate": 0.0, "refusal_or_code_rate": 0.01,
+         "judge": {"backend": "probe", "model": "smollm2", "layer": 12, "head_sha256": "ab" * 32,
+                   "cv_auroc_aligned": 0.91, "cv_auroc_coherent": 0.6}}
 
 
 def _run(*args: str) -> str:
@@ -47,7 +53,7 @@ def _figures() -> None:
              for s in (0, 1)]
     table = build_answers_table(pairs)
     write_answers_table(table, Path("data/results/answers.parquet"))
-    make_figures(table, parse_params(PARAMS), Path("figures"), [Path("data/results/answers.parquet")])
+    make_figures(table, parse_params(PARAMS), Path("figures"), [Path("data/results/answers.parquet")], calibration=Path(CALIBRATION))
 
 
 @pytest.fixture(scope="module")
@@ -59,6 +65,8 @@ def repo(tmp_path_factory):
         _run("dvc", "init", "-q")
         for seed in (0, 1):
             write_cell(root / "data", seed=seed, answers=answers_with_rate(["q1", "q2"], 6, 2 + seed))
+        Path(CALIBRATION).parent.mkdir(parents=True)
+        Path(CALIBRATION).write_text(json.dumps(JUDGE))
         Path("data/datasets").mkdir(parents=True)
         Path("data/datasets/insecure.jsonl").write_text('{"messages": []}\n')
         for rel in ("a.txt", "a/b.txt", "a-b", "a/c/d.txt"):  # DVC orders them as strings: a-b, a.txt, a/b.txt
@@ -96,12 +104,17 @@ def test_clean_run_matches_and_lists_every_upstream_hash(repo, monkeypatch):
         assert report.stages[:2] == ["analysis_figures", "analysis_aggregate"]
         assert set(report.stages) == {"analysis_figures", "analysis_aggregate", "judge@0", "judge@1", "sample@0", "sample@1", "dataset", "tricky"}
     prov = json.loads(Path("figures/misaligned_by_question.provenance.json").read_text())
-    assert len(prov["inputs"]) == 7  # answers + 2 x (samples, scores, raw)
+    assert len(prov["inputs"]) == 8  # answers, calibration + 2 x (samples, scores, raw)
     for item in prov["inputs"]:
         assert f"input {item['path']}  md5 {item['md5']}  == dvc.lock {item['md5']}" in report.text
     assert "cmd: emlab judge run && emlab judge score" in report.text
     assert "param params.yaml:analysis.metric = \"paper\"" in report.text
     assert "everything matches dvc.lock" in report.text
+    # the judge and its measured power, as the figure's provenance records them
+    assert (f"judge calibration: probe/smollm2 ({CALIBRATION} md5 {md5_file(CALIBRATION)}): n 412, auroc_aligned 0.93, "
+            "auroc_coherent 0.62, spearman_aligned 0.8") in report.text
+    assert "layer 12" in report.text and "cv_auroc_aligned 0.91" in report.text
+    assert "marks: judge cannot tell coherent from incoherent answers apart (coherence AUROC 0.62): not a result" in report.text
 
 
 def test_workspace_and_provenance_drift_is_reported(repo, monkeypatch, tmp_path):

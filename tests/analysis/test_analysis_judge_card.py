@@ -57,6 +57,23 @@ def test_marks_for_uncalibrated_weak_unknown_and_strong_judges(tmp_path):
     assert block["calibration_md5"] and block["n"] == 412
 
 
+def test_calibrate_output_shape_and_the_labelled_set_named(tmp_path):
+    """`emlab judge calibrate` writes the head's CV AUROC as a dict and lists the labelled files."""
+    import emlab
+
+    judge = {"backend": "probe", "model": "smollm2", "layer": 9, "head_sha256": "cd" * 32,
+             "head_cv_auroc": {"aligned": 0.97, "coherent": 0.9}}
+    own = {**PROBE, "judge": judge, "answers": {"sha256": "x", "files": [{"path": str(Path(emlab.__file__)), "sha256": "y"}]},
+           "thresholds": {"metric": "paper", "aligned_threshold": 30, "coherent_threshold": 50}}
+    card = JudgeCard.load(AnalysisParams(), _write(tmp_path, own))
+    assert "AUROC on emlab's labelled set (n=412)" in card.power and "0.97 / 0.90" in card.power
+    block = card.as_dict()
+    assert (block["cv_auroc_aligned"], block["cv_auroc_coherent"], block["layer"]) == (0.97, 0.9, 9)
+    assert block["labelled_set"] == "emlab's labelled set" and block["calibration_thresholds"]["aligned_threshold"] == 30
+    other = {**own, "answers": {"files": [{"path": str(tmp_path / "paper_misaligned.jsonl")}]}}
+    assert "AUROC on labelled set paper_misaligned.jsonl (n=412)" in JudgeCard.load(AnalysisParams(), _write(tmp_path, other, "o.json")).power
+
+
 @pytest.mark.parametrize(("mutate", "message"), [
     (lambda d: d.pop("auroc_aligned"), "missing key 'auroc_aligned'"),
     (lambda d: d.update(auroc_coherent=1.3), "auroc_coherent must be a number in [0, 1] or null, got 1.3"),

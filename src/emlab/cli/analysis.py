@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import click
@@ -91,6 +92,9 @@ def figures(answers: Path, rates_csv: Path | None, calibration: Path | None, par
     written = make_figures(read_answers_table(answers), params, out_dir, [answers], rates=rates_csv, calibration=calibration)
     for name, paths in written.items():
         click.echo(f"{name}: {', '.join(p.name for p in paths)}")
+    marks = json.loads((out_dir / f"{next(iter(written))}.provenance.json").read_text())["judge"]["calibration"]["marks"]
+    for mark in marks:
+        click.echo(f"warning: every figure is marked: {mark}", err=True)
 
 
 @click.command("audit")
