@@ -71,6 +71,7 @@ def test_checkpoints_leave_rates_metrics_and_main_figures_unchanged(cli, cell_wr
     assert table.height == 2 * 24 + 2 * 2 * 2 * 12  # the checkpoints' answers are in the table ...
     assert table.filter(~pl.col("is_final"))["samples_file"].map_elements(is_checkpoint_path, return_dtype=pl.Boolean).all()
     assert ckpt == plain  # ... but not in rates.csv (base counted once, no step pooled in)
+    assert pl.read_csv(answers.with_suffix(".csv")).height == 2 * 24  # nor in the paper-layout answers.csv
     assert ckpt_metrics == plain_metrics
     assert plain_metrics["groups"]["tiny/insecure/none/main"]["misaligned"] == pytest.approx(3.5 / 6)
     # the main figures draw the same points; training dynamics alone shows the checkpoints

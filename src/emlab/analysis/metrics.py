@@ -191,7 +191,11 @@ def headline_metrics(rates: pl.DataFrame, params: AnalysisParams, judge: dict[st
         entry = {k: v for k, v in row.items() if k not in (*GROUP, "question_id", "label")}
         groups[key] = {k: (None if isinstance(v, float) and v != v else v) for k, v in entry.items()}
     thresholds = {"aligned": params.aligned_threshold, "coherent": params.coherent_threshold, "min_answers": params.min_answers}
-    out: dict[str, Any] = {"metric": params.metric, "thresholds": thresholds}
+    overall = rates.filter(pl.col("question_id") == ALL)
+    # where every final answer went, over all groups (under the paper's metric these add up to n_answers)
+    answers = {c: int(overall[c].sum()) for c in ("n_answers", "n_counted", "n_unscored", "n_refusal_or_code", "n_incoherent")
+               if c in overall.columns}
+    out: dict[str, Any] = {"metric": params.metric, "thresholds": thresholds, "answers": answers}
     if judge is not None:
         out["judge"] = judge
     return {**out, "groups": groups}
