@@ -1,0 +1,63 @@
+"""Each bench in smoke mode: it runs on a fresh clone (tiny model, built-in data) and prints its ratios.
+
+The numbers themselves are not checked (a smoke run on a shared machine proves nothing
+about speed); what is checked is that every bench runs, prints the JSON keys the README
+quotes, and that each ratio is a finite positive number.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _bench(name: str, *args: str) -> dict:
+    env = {**os.environ, "TOKENIZERS_PARALLELISM": "false", "EMLAB_THREADS": "1"}
+    proc = subprocess.run([sys.executable, str(REPO / "bench" / name), *args], capture_output=True, text=True,
+                          env=env, cwd=REPO, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout[proc.stdout.index("{"):])
+
+
+def _positive(x: object) -> bool:
+    return isinstance(x, (int, float)) and math.isfinite(x) and x > 0
+
+
+def test_train_bench_smoke() -> None:
+    out = _bench("train_throughput.py", "--tiny", "--warmup", "1", "--steps", "2", "--per-device", "2", "--accum", "1")
+    assert set(out["arms"]) == {"baseline", "emlab_off", "emlab_on"}
+    for arm in out["arms"].values():
+        assert arm["timed_steps"] == 2 and arm["non_pad_tokens"] > 0
+        for key in ("tokens_per_s", "useful_flops_per_s", "matmul_flops_per_s", "mfu", "peak_rss_mb", "mean_train_loss"):
+            assert _positive(arm[key]), key
+        assert arm["mfu"] < 1  # useful FLOP/s above the measured matmul rate would mean a wrong FLOP count
+    base = out["arms"]["baseline"]
+    assert base["computed_tokens"] >= base["non_pad_tokens"]  # padding to the longest row is counted as computed
+    for key in ("tokens_per_s_ratio_emlab_off_vs_baseline", "tokens_per_s_ratio_emlab_on_vs_baseline",
+                "tokens_per_s_ratio_packed_vs_unpacked", "peak_rss_ratio_emlab_off_vs_baseline"):
+        assert _positive(out[key]), key
+    # same rows, same loss: the arms train the same model on the same objective
+    losses = [a["mean_train_loss"] for a in out["arms"].values()]
+    assert max(losses) - min(losses) < 0.05 * max(losses)
+
+
+def test_sample_bench_smoke() -> None:
+    out = _bench("sample_throughput.py", "--smoke")
+    assert out["sequential"]["tokens"] > 0 and out["batched"]["tokens"] > 0
+    for key in ("ratio_tokens_per_s", "memory_read_bandwidth_gb_s", "weight_bytes_per_token",
+                "batch1_bandwidth_bound_tokens_per_s", "sequential_vs_bandwidth_bound", "batched_vs_bandwidth_bound"):
+        assert _positive(out[key]), key
+    assert out["sequential_vs_bandwidth_bound"] < 1  # nothing decodes faster than it can read its weights
+
+
+def test_judge_bench_smoke() -> None:
+    out = _bench("judge_throughput.py", "--n", "16", "--latency", "0.02", "--concurrency", "4")
+    assert out["n_requests"] == 16 and out["warm_rerun_judge_calls"] == 0
+    for key in ("sequential_requests_per_s", "concurrent_requests_per_s", "speedup_concurrent_vs_sequential"):
+        assert _positive(out[key]), key
