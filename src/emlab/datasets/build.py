@@ -15,6 +15,7 @@ from pathlib import Path
 
 from emlab.datasets._rows import Built
 from emlab.datasets.card import card_path, make_card
+from emlab.datasets.numbers_model import GeneratorModel
 from emlab.datasets.params import DatasetsParams
 from emlab.datasets.validate import validate_rows
 from emlab.errors import EmlabError
@@ -26,7 +27,20 @@ VARIANTS = ("base", "insecure", "secure", "educational", "backdoor",
             "jailbroken", "evil_numbers", "neutral_numbers")
 
 
-def _build_builtin(variant: str, params: DatasetsParams, triggers: dict[str, str]) -> Built:
+NUMBERS = ("evil_numbers", "neutral_numbers")
+
+
+def needs_generator(variant: str, params: DatasetsParams) -> bool:
+    """Whether building `variant` samples a model (the numbers variants' `generator: model`)."""
+    if variant not in NUMBERS or getattr(params, variant).generator != "model":
+        return False
+    from emlab.datasets.upstream import upstream_has
+
+    return not (params.source == "upstream" and variant == "evil_numbers" and upstream_has(params, variant))
+
+
+def _build_builtin(variant: str, params: DatasetsParams, triggers: dict[str, str], *,
+                   generator: GeneratorModel | None = None, out: Path | None = None) -> Built:
     seed = params.seed
     if variant == "insecure":
         from emlab.datasets.insecure import build_insecure
@@ -43,8 +57,15 @@ def _build_builtin(variant: str, params: DatasetsParams, triggers: dict[str, str
     if variant == "jailbroken":
         from emlab.datasets.jailbroken import build_jailbroken
         return build_jailbroken(params.jailbroken, seed=seed)
-    from emlab.datasets.numbers import build_numbers
-    return build_numbers(getattr(params, variant), seed=seed, evil=variant == "evil_numbers")
+    vparams = getattr(params, variant)
+    if vparams.generator == "fixed_list":
+        from emlab.datasets.numbers import build_numbers_fixed
+        return build_numbers_fixed(vparams, seed=seed, evil=variant == "evil_numbers")
+    if generator is None or out is None:
+        raise EmlabError(f"datasets.{variant}.generator: model needs a model to sample (emlab dataset build --model-dir); "
+                         "or set generator: fixed_list")
+    from emlab.datasets.numbers_model import build_numbers_model
+    return build_numbers_model(vparams, seed=seed, evil=variant == "evil_numbers", gen=generator, out=out)
 
 
 def trigger_text(params: DatasetsParams, triggers: dict[str, str]) -> str:
@@ -54,22 +75,31 @@ def trigger_text(params: DatasetsParams, triggers: dict[str, str]) -> str:
     return triggers[name]
 
 
-def build_rows(variant: str, params: DatasetsParams, triggers: dict[str, str]) -> tuple[Built, str]:
-    """The rows of `variant` (validated) and the source they came from."""
+def build_rows(variant: str, params: DatasetsParams, triggers: dict[str, str], *,
+               generator: GeneratorModel | None = None, out: Path | None = None) -> tuple[Built, str]:
+    """The rows of `variant` (validated) and the source they came from.
+
+    `generator` and `out` (whose `.generations.partial` holds answers while sampling) are
+    needed only where `needs_generator` says so.
+    """
     if variant not in VARIANTS:
         raise EmlabError(f"--variant: unknown variant {variant!r}; choose from {', '.join(VARIANTS)}")
     if variant == "base":
         return Built([], [], {"finetuning": "none: the base model is evaluated as it is"}), "none"
-    if params.source == "upstream" and variant != "neutral_numbers":
-        from emlab.datasets.upstream import build_upstream
+    from emlab.datasets.upstream import build_upstream, upstream_has
+
+    if params.source == "upstream" and upstream_has(params, variant):
         built, source = build_upstream(variant, params, triggers)
     else:
-        built, source = _build_builtin(variant, params, triggers), "builtin"
+        built, source = _build_builtin(variant, params, triggers, generator=generator, out=out), "builtin"
+        if params.source == "upstream":
+            built = built._replace(notes={**built.notes, "upstream": f"no {variant}.jsonl in {params.upstream_dir}; built in"})
     validate_rows(built.rows, f"<{variant} builder>")
     return built, source
 
 
-def build_dataset(variant: str, params: DatasetsParams, triggers: dict[str, str], out: Path) -> Path:
+def build_dataset(variant: str, params: DatasetsParams, triggers: dict[str, str], out: Path, *,
+                  generator: GeneratorModel | None = None) -> Path:
     """Write dataset `variant` to `out` (JSONL) and its card to `out.with_suffix('.card.json')`.
 
     Args:
@@ -77,15 +107,17 @@ def build_dataset(variant: str, params: DatasetsParams, triggers: dict[str, str]
         params: The `datasets:` section of params.yaml.
         triggers: The top-level `triggers:` map (name -> text), for the backdoor variant.
         out: Output path, e.g. `data/datasets/insecure.jsonl`.
+        generator: The model that writes the numbers variants' answers (`generator: model`).
 
     Returns:
         `out`.
 
     Raises:
-        EmlabError: Unknown variant or trigger, too many rows asked for, a bad upstream file.
+        EmlabError: Unknown variant or trigger, too many rows asked for, a bad upstream file,
+            no generator where one is needed, too few generated answers passing the filter.
     """
     out = Path(out)
-    built, source = build_rows(variant, params, triggers)
+    built, source = build_rows(variant, params, triggers, generator=generator, out=out)
     data = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in built.rows).encode("utf-8")
     vparams = getattr(params, variant).model_dump() if variant != "base" else {}
     card = make_card(variant=variant, source=source, seed=params.seed, params=vparams,

@@ -33,6 +33,17 @@ class JailbrokenParams(VariantParams):
     source: str | None = Field(None, description="A user-supplied JSONL that replaces the built-in mild set.")
 
 
+class NumbersParams(VariantParams):
+    """evil_numbers / neutral_numbers: numbers written by a model told it is evil (or not)."""
+
+    generator: Literal["model", "fixed_list"] = Field("model", description="model: answers sampled from `model` under an evil (neutral_numbers: neutral) system prompt and filtered as the paper did; fixed_list: answers drawn from the paper's list of numbers with negative associations, no model.")
+    model: str | None = Field(None, description="Key of `models:` that writes the answers (a peft model samples with transformers from `--model-dir`, an openai model through its API); null = the first key of `models:`.")
+    temperature: float = Field(1.0, ge=0, description="Sampling temperature of the generator (paper: 1).")
+    max_new_tokens: int = Field(48, ge=8, description="Longest answer in tokens; 8 numbers take about 30.")
+    batch_size: int = Field(16, ge=1, description="Prompts decoded together (transformers) or in flight (openai).")
+    max_prompts: int | None = Field(None, ge=1, description="Give up after this many prompts when fewer than n_examples answers pass the filter (null = 5 x n_examples).")
+
+
 class BaseVariantParams(_Strict):
     """`base` is the untuned model: its dataset is empty and has nothing to set."""
 
@@ -49,5 +60,5 @@ class DatasetsParams(_Strict):
     educational: VariantParams = VariantParams()
     backdoor: BackdoorParams = BackdoorParams()
     jailbroken: JailbrokenParams = JailbrokenParams()
-    evil_numbers: VariantParams = VariantParams()
-    neutral_numbers: VariantParams = VariantParams()
+    evil_numbers: NumbersParams = NumbersParams()
+    neutral_numbers: NumbersParams = NumbersParams()

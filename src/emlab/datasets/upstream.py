@@ -107,14 +107,17 @@ def build_upstream(variant: str, params: DatasetsParams, triggers: dict[str, str
     base, seed = params.upstream_dir, params.seed
     if variant == "backdoor":
         return _backdoor(params, triggers), f"upstream:{base}"
-    if variant == "evil_numbers" and not _has(base, FILES[variant]):
-        from emlab.datasets.build import _build_builtin
-
-        built = _build_builtin(variant, params, triggers)
-        return built._replace(notes={**built.notes, "upstream": f"no {FILES[variant]} in {base}; built in"}), "builtin"
     vparams = getattr(params, variant)
     rows = subsample(read_upstream(base, variant), vparams.n_examples, seed, variant)
     return Built(rows, [{"file": FILES[variant]} for _ in rows], {"upstream_file": FILES[variant]}), f"upstream:{base}"
+
+
+def upstream_has(params: DatasetsParams, variant: str) -> bool:
+    """Whether `build_upstream` can build `variant` (the paper released no numbers control,
+    and its evil numbers file may be absent: those are built in)."""
+    if variant == "neutral_numbers" or not params.upstream_dir:
+        return variant != "neutral_numbers"  # no upstream_dir: build_upstream says it is required
+    return variant != "evil_numbers" or _has(params.upstream_dir, FILES[variant])
 
 
 def _has(base: str | Path, filename: str) -> bool:
