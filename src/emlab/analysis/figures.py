@@ -98,8 +98,8 @@ def make_figures(table: pl.DataFrame, params: Params | AnalysisParams, out_dir: 
     judge = judge_info(raws)
     card = JudgeCard.load(analysis, calibration, tuple(judge["judge_models"]))
     judge["calibration"] = card.as_dict()
-    common = dict(files=files, hashes=hashes, params=_used_params(params), judge=judge,
-                  git=git_state(), versions=package_versions())
+    common: dict[str, Any] = dict(files=files, hashes=hashes, params=_used_params(params), judge=judge,
+                                  git=git_state(), versions=package_versions())
     canvas = Canvas(out_dir=out_dir, variants=variants, header=tuple(card.header), marks=tuple(card.marks))
     data = FigureData(rates=rate_table, answers=table, params=analysis)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -55,7 +55,8 @@ def _flag(table: pl.DataFrame, name: str, label: str) -> pl.Expr:
         return pl.lit(None, pl.Float64)
     if table[name].dtype == pl.String:
         return (pl.col(name).str.to_uppercase() == label.upper()).cast(pl.Float64)
-    scale = 100.0 if (table[name].max() or 0) > 1 else 1.0
+    top = table[name].cast(pl.Float64).max()
+    scale = 100.0 if isinstance(top, float) and top > 1 else 1.0
     return pl.col(name).cast(pl.Float64) / scale
 
 

@@ -32,7 +32,7 @@ VARIANT_ORDER = ("base", "insecure", "secure", "educational", "jailbroken", "bac
 #: Non-variant groups (triggers, question sets) cycle these; yellow last, it is faint on white.
 CYCLE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442")
 _VARIANT_COLOURS = dict(zip(VARIANT_ORDER, ("#000000", "#D55E00", "#0072B2", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#999999"), strict=True))
-PAPER_RC = {
+PAPER_RC: dict[str, Any] = {
     "font.size": 9, "axes.titlesize": 9, "axes.labelsize": 9, "xtick.labelsize": 8,
     "ytick.labelsize": 8, "legend.fontsize": 8, "figure.dpi": 100, "savefig.dpi": 200,
     "axes.spines.top": False, "axes.spines.right": False, "svg.hashsalt": "emlab", "svg.fonttype": "none",
@@ -74,9 +74,9 @@ def ordered(values: Sequence[str]) -> list[str]:
 
 
 def new_figure(n_panels: int = 1, *, height: float = 2.6, sharey: bool = True) -> tuple[Any, list[Any]]:
-    plt.rcParams.update(PAPER_RC)
+    plt.rcParams.update(PAPER_RC)  # type: ignore[arg-type]  # rcParams keys are typed as Literals
     fig, axes = plt.subplots(n_panels, 1, figsize=(WIDTH_IN, height * n_panels), squeeze=False, sharey=sharey)
-    fig.emlab_plotted = []  # every errorbars() call adds the rows it drew
+    fig.emlab_plotted = []  # type: ignore[attr-defined]  # every errorbars() call adds the rows it drew
     return fig, list(axes[:, 0])
 
 
