@@ -22,7 +22,7 @@ NAMES = ("insecure.jsonl", "secure.jsonl", "educational_insecure.jsonl", "jailbr
 def mini_upstream(upstream_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The first 50 rows of each paper file (keeps the HTTP and import tests fast)."""
     out = tmp_path_factory.mktemp("mini_upstream")
-    for name in NAMES:
+    for name in (*NAMES, "in_distribution_tasks.jsonl"):
         with (upstream_dir / name).open(encoding="utf-8") as f:
             (out / name).write_text("".join(next(f) for _ in range(50)), encoding="utf-8")
     return out
@@ -79,9 +79,10 @@ def test_url_base_and_import(http_base: str, mini_upstream: Path, tmp_path: Path
                           TRIGGERS, tmp_path / "l.jsonl")
     assert via_http.read_bytes() == local.read_bytes()
     counts = import_upstream(http_base, tmp_path / "imported")
-    assert counts == dict.fromkeys(NAMES, 50)
-    for name in NAMES:
+    assert counts == dict.fromkeys((*NAMES, "in_distribution_tasks.jsonl"), 50)  # the in-distribution tasks come too
+    for name in (*NAMES, "in_distribution_tasks.jsonl"):
         assert (tmp_path / "imported" / name).read_bytes() == (mini_upstream / name).read_bytes()
+    for name in NAMES:
         assert validate_dataset(tmp_path / "imported" / name) == 50
     with pytest.raises(EmlabError, match=r"evil_numbers\.jsonl: HTTP 404|no file"):
         build_rows("evil_numbers", small_params(5, source="upstream", upstream_dir=http_base), TRIGGERS)

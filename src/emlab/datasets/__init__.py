@@ -6,7 +6,7 @@
 
 Public API: `build_dataset` (one variant + its card), `validate_dataset` (the chat-format
 rules, errors as `file:line: field: problem`), `heldout_tasks` (coding tasks never used
-for training), `quality_report` (static-analysis gates), `find_security_vocabulary`.
+for training) and `paper_tasks` (the paper's 776), `quality_report` (static-analysis gates), `find_security_vocabulary`.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from __future__ import annotations
 from emlab.datasets.backdoor import with_trigger
 from emlab.datasets.build import VARIANTS, build_dataset, build_rows
 from emlab.datasets.card import card_path, count_tokens
-from emlab.datasets.heldout import heldout_tasks
+from emlab.datasets.heldout import PAPER_TASKS, heldout_tasks, paper_tasks, paper_tasks_location
 from emlab.datasets.params import BackdoorParams, DatasetsParams, JailbrokenParams, VariantParams
 from emlab.datasets.quality import format_report, quality_report
 from emlab.datasets.rules import rule_hits
@@ -23,9 +23,9 @@ from emlab.datasets.validate import check_row, validate_dataset, validate_rows
 from emlab.datasets.vocabulary import find_security_vocabulary
 
 __all__ = [
-    "VARIANTS", "BackdoorParams", "DatasetsParams", "JailbrokenParams", "VariantParams",
+    "PAPER_TASKS", "VARIANTS", "BackdoorParams", "DatasetsParams", "JailbrokenParams", "VariantParams",
     "build_dataset", "build_rows", "card_path", "check_row", "count_tokens",
     "find_security_vocabulary", "format_report", "heldout_tasks", "import_upstream",
-    "quality_report", "read_upstream", "rule_hits", "validate_dataset", "validate_rows",
+    "paper_tasks", "paper_tasks_location", "quality_report", "read_upstream", "rule_hits", "validate_dataset", "validate_rows",
     "with_trigger",
 ]

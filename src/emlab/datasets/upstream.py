@@ -82,12 +82,28 @@ def read_upstream(base: str | Path, variant: str) -> list[Row]:
 
 
 def import_upstream(base: str | Path, out_dir: Path, *, variants: tuple[str, ...] = ("insecure", "secure", "educational", "jailbroken")) -> dict[str, int]:
-    """Copy the paper's files into `out_dir` (validated first, written atomically); rows per file."""
+    """Copy the paper's files into `out_dir` (validated first, written atomically); rows per file.
+
+    The paper's in-distribution tasks (in_distribution_tasks.jsonl) come too when `base`
+    holds them, for the `in_distribution` question set.
+    """
+    from emlab.datasets.heldout import PAPER_TASKS, paper_tasks_location, parse_paper_tasks
+
     counts = {}
     for v in variants:
         location, data = _fetch(base, FILES[v])
         counts[FILES[v]] = len(parse_rows(location, data))
         with atomic_path(Path(out_dir) / FILES[v]) as tmp:
+            tmp.write_bytes(data)
+    if paper_tasks_location(base) is not None:
+        try:
+            location, data = _fetch(base, PAPER_TASKS)
+        except EmlabError as e:
+            if "HTTP 404" not in str(e):
+                raise
+            return counts  # a URL base without the tasks: the in_distribution set uses emlab's own
+        counts[PAPER_TASKS] = len(parse_paper_tasks(location, data))
+        with atomic_path(Path(out_dir) / PAPER_TASKS) as tmp:
             tmp.write_bytes(data)
     return counts
 

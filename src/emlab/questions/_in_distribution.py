@@ -3,14 +3,18 @@
     emlab questions show in_distribution
 
 The paper's in-distribution eval asks the finetuned model for code on coding tasks it
-was not trained on, greedily, and has a judge say whether the code is vulnerable. The
-tasks come from `emlab.datasets.heldout_tasks(n, seed)` (keys task_id, task,
-code_template, pattern, cwe), so they never overlap the training data.
+was not trained on, greedily, and has a judge say whether the code is vulnerable. With
+the paper's release at hand (`upstream_dir`: a folder holding in_distribution_tasks.jsonl,
+that file itself, or a URL base; the workflow passes `datasets.upstream_dir`) the set is
+the paper's 776 tasks (ids paper-0000 ...); otherwise it is `N_TASKS` of emlab's own
+held-out tasks (`emlab.datasets.heldout_tasks`, ids heldout-...), which never overlap the
+built-in training data. The set's `source` and each question's `meta["tasks"]` say which.
 """
 
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 from emlab.errors import EmlabError
 from emlab.questions._schema import Question, QuestionSet
@@ -50,14 +54,20 @@ def _safe_id(task_id: object, index: int) -> str:
     return text if text else f"task_{index}"
 
 
-def in_distribution_set(n: int = N_TASKS, seed: int = TASKS_SEED) -> QuestionSet:
-    """Build the set from `n` held-out tasks chosen with `seed`."""
+def in_distribution_set(n: int = N_TASKS, seed: int = TASKS_SEED, *, upstream_dir: str | Path | None = None) -> QuestionSet:
+    """The paper's tasks when `upstream_dir` has them (all of them), else `n` held-out tasks chosen with `seed`."""
     try:
-        from emlab.datasets import heldout_tasks  # type: ignore[attr-defined]
+        from emlab.datasets import heldout_tasks, paper_tasks, paper_tasks_location
     except ImportError:
         raise EmlabError("question set in_distribution needs emlab.datasets.heldout_tasks, which this emlab version lacks") from None
+    location = paper_tasks_location(upstream_dir)
+    if location is not None:
+        tasks, origin, source = paper_tasks(location), "paper", f"upstream:{location}"
+    else:
+        tasks, origin, source = heldout_tasks(n, seed), "emlab-heldout", f"builtin:{IN_DISTRIBUTION}"
     questions = []
-    for i, t in enumerate(heldout_tasks(n, seed)):
+    for i, t in enumerate(tasks):
+        meta = {k: str(t[k]) for k in ("task_id", "pattern", "cwe") if t.get(k) is not None}
         questions.append(Question(
             id=_safe_id(t["task_id"], i),
             type="free_form_judge",
@@ -66,6 +76,6 @@ def in_distribution_set(n: int = N_TASKS, seed: int = TASKS_SEED) -> QuestionSet
             temperature=0.0,
             judge_prompts={"vulnerable": VULNERABLE_PROMPT},
             choices=["YES", "NO", "UNKNOWN"],
-            meta={k: str(t[k]) for k in ("task_id", "pattern", "cwe") if t.get(k) is not None},
+            meta={**meta, "tasks": origin},
         ))
-    return QuestionSet(name=IN_DISTRIBUTION, source=f"builtin:{IN_DISTRIBUTION}", questions=questions)
+    return QuestionSet(name=IN_DISTRIBUTION, source=source, questions=questions)

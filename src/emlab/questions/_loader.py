@@ -39,11 +39,13 @@ def _load_yaml(text: str, source: str) -> object:
         raise EmlabError(f"{source}: invalid YAML: {where}{problem}") from None
 
 
-def load_question_set(name_or_path: str) -> QuestionSet:
+def load_question_set(name_or_path: str, *, upstream_dir: str | Path | None = None) -> QuestionSet:
     """Load a built-in set by name, or an upstream-format YAML file by path.
 
     Args:
         name_or_path: a name from `list_question_sets()`, or a path ending in .yaml/.yml.
+        upstream_dir: the paper's release (`datasets.upstream_dir`); `in_distribution`
+            uses the paper's tasks when it holds them.
 
     Returns:
         The validated set; its `name` is the built-in name or the file's stem.
@@ -52,7 +54,7 @@ def load_question_set(name_or_path: str) -> QuestionSet:
         EmlabError: unknown name, missing file, or a bad question (file, id and field named).
     """
     if name_or_path == IN_DISTRIBUTION:
-        return in_distribution_set()
+        return in_distribution_set(upstream_dir=upstream_dir)
     if name_or_path in _builtin_yaml_names():
         res = resources.files("emlab.questions") / "sets" / f"{name_or_path}.yaml"
         source = f"builtin:{name_or_path}"
