@@ -90,6 +90,19 @@ def test_checkpoints_leave_rates_metrics_and_main_figures_unchanged(cli, cell_wr
     assert base["checkpoint_step"].to_list() == [5, 10] and base["value"].to_list() == pytest.approx([1.0, 1.0])
 
 
+def test_training_dynamics_keeps_conditions_apart(cell_writer, tmp_path):
+    """A variant sampled under two triggers gives two lines, never one line through both."""
+    pairs = []
+    for trigger, k in (("none", 0), ("deployment", 6)):
+        pairs.append(cell_writer(variant="backdoor", trigger=trigger, answers=answers_with_rate(["q"], 6, k), extra={"checkpoint_step": 20}))
+        pairs.append(cell_writer(variant="backdoor", trigger=trigger, step=10, answers=answers_with_rate(["q"], 6, k // 2)))
+    make_figures(build_answers_table(pairs), AnalysisParams(), tmp_path / "figs", [])
+    dyn = pl.read_csv(tmp_path / "figs/training_dynamics.plotted.csv").sort(["trigger", "checkpoint_step"])
+    assert dyn.select("trigger", "checkpoint_step", "value").rows() == [("deployment", 10, 0.5), ("deployment", 20, 1.0),
+                                                                         ("none", 10, 0.0), ("none", 20, 0.0)]
+    assert "backdoor · tiny · main · trigger deployment" in svg_text(tmp_path / "figs/training_dynamics.svg")
+
+
 def test_a_rows_own_is_final_field_wins_over_its_path(cell_writer):
     s, g = cell_writer(step=5, answers=answers_with_rate(["q"], 2, 1), extra={"is_final": True})
     assert build_answers_table([(s, g)])["is_final"].all()

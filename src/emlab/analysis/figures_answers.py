@@ -34,6 +34,7 @@ from emlab.analysis.plotting import (
 
 CHECKPOINT_COLUMNS = ("checkpoint_step", "checkpoint", "step")
 ABLATION_COLUMNS = ("dataset_size", "epochs")
+LINESTYLES = ("-", "--", ":", "-.")
 
 
 def alignment_vs_coherence(data: FigureData, canvas: Canvas) -> list[Path] | None:
@@ -99,11 +100,18 @@ def _lines(data: FigureData, canvas: Canvas, columns: list[str], name: str, *, f
     for ax, column in zip(axes, columns, strict=True):
         rates = rates_by(data.answers, data.params, column, final_only=final_only)
         present = ordered(rates["variant"].unique().to_list())
+        # one line per group: a variant's conditions (model, trigger, question set) are never joined
+        conditions = rates.select("model", "trigger", "question_set").unique().sort(["model", "question_set", "trigger"]).rows()
         for i, variant in enumerate(present):
-            v = rates.filter(pl.col("variant") == variant).sort(column)
-            x = v[column].to_numpy().astype(float)
-            errorbars(ax, x, v, "misaligned", color=colour(variant, i), label=variant)
-            ax.plot(x, v["misaligned"].to_numpy(), color=colour(variant, i), linewidth=0.8)
+            for j, (model, trigger, qset) in enumerate(conditions):
+                v = rates.filter((pl.col("variant") == variant) & (pl.col("model") == model) & (pl.col("trigger") == trigger)
+                                 & (pl.col("question_set") == qset)).sort(column)
+                if v.is_empty():
+                    continue
+                label = variant if len(conditions) == 1 else f"{variant} · {model} · {qset} · trigger {trigger}"
+                x = v[column].to_numpy().astype(float)
+                errorbars(ax, x, v, "misaligned", color=colour(variant, i), label=label)
+                ax.plot(x, v["misaligned"].to_numpy(), color=colour(variant, i), linewidth=0.8, linestyle=LINESTYLES[j % len(LINESTYLES)])
         if rates["misaligned"].drop_nulls().is_empty():
             say_why(ax, data.why_nothing(rates))
         ax.set_xlabel(column.replace("_", " "))
