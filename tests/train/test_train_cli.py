@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -42,7 +43,10 @@ def test_train_verb_uses_model_overrides(workdir: Path, tiny_model_dir: Path) ->
     assert record["seed"] == 3 and record["steps"] == 2
     assert record["params"]["r"] == 2 and record["params"]["learning_rate"] == 1e-3
     assert record["params"]["weight_decay"] == 0.01  # untouched fields keep the paper's default
-    assert "train " in result.output or "step" in result.output  # tqdm progress
+    # tqdm progress on stderr: the cell, the step count and the final loss as adapter.json has it
+    bars = re.findall(r"train tiny/insecure/s3: 100%\|[^\r]*\| 2/2 \[[^\]]*(?:step/s|s/step), loss=([\d.]+), tok_s=\d+\]", result.output)
+    assert bars and bars[-1] == f"{record['final_loss']:.4f}", result.output[-500:]
+    assert result.output.rstrip().endswith(str(workdir / "out" / "insecure" / "adapter.json"))
 
 
 def test_train_verb_base_and_unknown_model(workdir: Path, tiny_model_dir: Path) -> None:
