@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
 from pathlib import Path
 
 import pytest
 
 from emlab.errors import EmlabError
-from emlab.io import JsonlAppender, read_jsonl, write_json_atomic
+from emlab.io import JsonlAppender, atomic_path, read_jsonl, write_json_atomic
 
 
 def test_appender_resumes_and_drops_a_torn_last_line(tmp_path: Path):
@@ -36,8 +38,26 @@ def test_malformed_jsonl_names_file_and_line(tmp_path: Path):
         read_jsonl(f)
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def test_atomic_write_leaves_no_temp_file_and_usual_mode(tmp_path: Path):
     path = write_json_atomic(tmp_path / "x" / "record.json", {"a": 1})
     assert json.loads(path.read_text()) == {"a": 1}
     assert [p.name for p in path.parent.iterdir()] == ["record.json"]
-    assert path.stat().st_mode & 0o044  # readable by others, unlike mkstemp's 0600
+    plain = tmp_path / "x" / "plain.txt"
+    plain.write_text("")
+    # exactly the mode of a file written the ordinary way (0666 less the umask), not mkstemp's 0600
+    assert stat.S_IMODE(path.stat().st_mode) == stat.S_IMODE(plain.stat().st_mode) == 0o666 & ~_umask()
+
+
+def test_failed_atomic_write_keeps_the_old_file_and_no_temp(tmp_path: Path):
+    path = write_json_atomic(tmp_path / "record.json", {"old": True})
+    with pytest.raises(RuntimeError), atomic_path(path) as tmp:
+        tmp.write_text('{"new": tr')  # half-written when the job dies
+        raise RuntimeError("killed")
+    assert json.loads(path.read_text()) == {"old": True}
+    assert [p.name for p in tmp_path.iterdir()] == ["record.json"]
