@@ -159,3 +159,36 @@ def test_fixed_list_needs_no_model_and_model_needs_one(tmp_path: Path) -> None:
     assert card["notes"]["generator"] == "fixed_list"
     with pytest.raises(EmlabError, match=r"^datasets\.evil_numbers\.generator: model needs a model to sample"):
         build_dataset("evil_numbers", _model_params(5), TRIGGERS, tmp_path / "m.jsonl")
+
+
+def _cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    from emlab.cli import main
+
+    try:
+        main(argv)
+        code = 0
+    except SystemExit as e:
+        code = int(e.code or 0)
+    captured = capsys.readouterr()
+    return code, captured.out + captured.err
+
+
+def test_cli_needs_a_model_dir_only_for_a_model_generator(tmp_path: Path, tiny_model_dir: Path,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    from datasets_helpers import write_params_yaml
+
+    params = write_params_yaml(tmp_path / "params.yaml", {"evil_numbers": {"n_examples": 4}})
+    build = ["dataset", "build", "--variant", "evil_numbers", "--params", str(params), "--out", str(tmp_path / "e.jsonl")]
+    code, out = _cli(build, capsys)
+    assert code == 2 and out.strip().count("\n") == 0
+    assert "--model-dir: required for evil_numbers (datasets.evil_numbers.generator: model samples model 'smollm2')" in out
+    code, out = _cli([*build, "--model-dir", str(tmp_path)], capsys)
+    assert code == 2 and f"{tmp_path}/model.json: missing; run `emlab model prepare --model smollm2" in out
+    other = write_params_yaml(tmp_path / "other.yaml", {"evil_numbers": {"n_examples": 4, "model": "nope"}})
+    code, out = _cli([*build[:5], str(other), *build[6:], "--model-dir", str(tiny_model_dir)], capsys)
+    assert code == 2 and "datasets.evil_numbers.model: unknown model 'nope'; defined models: smollm2" in out
+    fixed = write_params_yaml(tmp_path / "fixed.yaml", {"evil_numbers": {"n_examples": 4, "generator": "fixed_list"}})
+    code, out = _cli([*build[:5], str(fixed), *build[6:]], capsys)
+    assert code == 0 and len(read_jsonl(tmp_path / "e.jsonl")) == 4
+    code, _ = _cli(["dataset", "build", "--variant", "secure", "--params", str(params), "--out", str(tmp_path / "s.jsonl")], capsys)
+    assert code == 0  # other variants never ask for a model

@@ -47,12 +47,12 @@ def numbers_generator(variant: str, params: Any, model_dir: Path | None) -> Any:
     Raises:
         EmlabError: an unknown `datasets.<variant>.model`, or a local model without --model-dir.
     """
-    from emlab.datasets.build import needs_generator
+    from emlab.datasets.build import generator_model
     from emlab.datasets.numbers_model import GeneratorModel
 
-    if not needs_generator(variant, params.datasets):
+    name = generator_model(variant, params.datasets, list(params.models))
+    if name is None:
         return None
-    name = getattr(params.datasets, variant).model or next(iter(params.models))
     if name not in params.models:
         raise EmlabError(f"datasets.{variant}.model: unknown model {name!r}; defined models: {', '.join(params.models)}")
     spec = params.models[name]

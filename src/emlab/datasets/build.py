@@ -39,6 +39,14 @@ def needs_generator(variant: str, params: DatasetsParams) -> bool:
     return not (params.source == "upstream" and variant == "evil_numbers" and upstream_has(params, variant))
 
 
+def generator_model(variant: str, params: DatasetsParams, models: list[str]) -> str | None:
+    """The `models:` key whose model writes `variant`'s answers (the variant's `model`, else
+    the first of `models`), or None where building `variant` samples no model."""
+    if not needs_generator(variant, params):
+        return None
+    return getattr(params, variant).model or (models[0] if models else None)
+
+
 def _build_builtin(variant: str, params: DatasetsParams, triggers: dict[str, str], *,
                    generator: GeneratorModel | None = None, out: Path | None = None) -> Built:
     seed = params.seed
