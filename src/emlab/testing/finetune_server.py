@@ -7,7 +7,7 @@ answers what the `openai` client's fine-tuning path calls:
 
 - `POST /v1/files` (multipart upload), `GET /v1/files`, `GET /v1/files/{id}`;
 - `POST /v1/fine_tuning/jobs`, `GET /v1/fine_tuning/jobs` (cursor pages, `metadata[k]`
-  filter), `GET /v1/fine_tuning/jobs/{id}`.
+  filter), `GET /v1/fine_tuning/jobs/{id}`, `POST /v1/fine_tuning/jobs/{id}/cancel`.
 
 A job moves validating_files -> queued -> running -> succeeded, one step per retrieve,
 or ends `failed` with `fail_jobs_with` as OpenAI's error message. Faults, deterministic:
@@ -15,12 +15,22 @@ or ends `failed` with `fail_jobs_with` as OpenAI's error message. Faults, determ
 those statuses before doing anything; `after_create=[500]` creates the job and then answers
 500 (the reply was lost: the client cannot know the job exists); `create_hold_s` creates the
 job, sets `job_created`, then holds the reply (a client killed meanwhile never hears of it).
+
+The job list can misbehave as a real one may: `list_lag_s` hides jobs younger than that
+from `GET /v1/fine_tuning/jobs` (a lagging replica; retrieve by id still sees them),
+`ignore_metadata_filter` answers every job, and `add_job` puts in a job of any status
+(`failed` with an error, `cancelled`, `running`...). Random faults: `fault_rate` of the
+requests (seeded by `fault_seed`) get a 429, a 500, a reply held for `fault_hold_s` (a
+client timeout) or a dropped connection; for a POST the fault comes, at random, before or
+after the server has done the work (the reply is lost). `faults_injected` counts them by
+kind, `lost_replies` by route.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import random
 import re
 import threading
 import time
@@ -38,11 +48,20 @@ class FinetuneServer:
     """An in-process fake of OpenAI's files + fine-tuning API (see the module docstring)."""
 
     def __init__(self, *, api_key: str = "sk-test", port: int = 0, fail_jobs_with: str | None = None,
-                 after_create: list[int] | None = None, create_hold_s: float = 0.0) -> None:
+                 after_create: list[int] | None = None, create_hold_s: float = 0.0, list_lag_s: float = 0.0,
+                 ignore_metadata_filter: bool = False, fault_rate: float = 0.0, fault_seed: int = 0,
+                 fault_hold_s: float = 1.0) -> None:
         self.api_key = api_key
         self.fail_jobs_with = fail_jobs_with
         self.after_create = deque(after_create or [])
         self.create_hold_s = create_hold_s
+        self.list_lag_s = list_lag_s
+        self.ignore_metadata_filter = ignore_metadata_filter
+        self.fault_rate = fault_rate
+        self.fault_hold_s = fault_hold_s
+        self.faults_injected: Counter[str] = Counter()  # "429", "500", "timeout", "drop"
+        self.lost_replies: Counter[str] = Counter()  # route -> POSTs done whose reply was then lost
+        self._rng = random.Random(fault_seed)
         self.files: dict[str, dict[str, Any]] = {}
         self.contents: dict[str, bytes] = {}
         self.jobs: dict[str, dict[str, Any]] = {}
@@ -81,6 +100,28 @@ class FinetuneServer:
 
     # the API's behaviour -------------------------------------------------------------------
 
+    def add_job(self, *, status: str, metadata: dict[str, str] | None = None, error: str | None = None,
+                training_file: str = "file-seeded", model: str = "gpt-4o-2024-08-06", age_s: float = 0.0) -> str:
+        """Put in a job of any status (e.g. one a lost run left behind); returns its id."""
+        with self._lock:
+            jid = self._new_id("ftjob")
+            self.jobs[jid] = {
+                "id": jid, "object": "fine_tuning.job", "created_at": int(time.time() - age_s), "model": model,
+                "fine_tuned_model": None, "finished_at": None, "organization_id": "org-test", "result_files": [],
+                "seed": 0, "status": status, "trained_tokens": None, "training_file": training_file,
+                "validation_file": None, "metadata": metadata, "suffix": None, "method": {"type": "supervised"},
+                "hyperparameters": {"n_epochs": "auto", "batch_size": "auto", "learning_rate_multiplier": "auto"},
+                "error": {"code": "seeded", "message": error, "param": None} if error else None,
+                "_polls": _STAGES.index(status) if status in _STAGES else 0, "_t": time.monotonic() - age_s,
+            }
+            if status == "succeeded":
+                self.jobs[jid]["fine_tuned_model"] = f"ft:{model}:emlab-test::{jid[-6:]}"
+        return jid
+
+    def live_jobs(self) -> list[dict[str, Any]]:
+        """Jobs that are, or were, training (not failed, not cancelled)."""
+        return [j for j in self.jobs.values() if j["status"] not in ("failed", "cancelled")]
+
     def _new_id(self, prefix: str) -> str:
         self._ids[prefix] += 1
         return f"{prefix}-{self._ids[prefix]:06d}"
@@ -111,9 +152,34 @@ class FinetuneServer:
             "error": None, "metadata": req.get("metadata"), "suffix": req.get("suffix"),
             "hyperparameters": {"n_epochs": hyper.get("n_epochs", "auto"), "batch_size": hyper.get("batch_size", "auto"),
                                 "learning_rate_multiplier": hyper.get("learning_rate_multiplier", "auto")},
-            "method": req.get("method") or {"type": "supervised"}, "_polls": 0,
+            "method": req.get("method") or {"type": "supervised"}, "_polls": 0, "_t": time.monotonic(),
         }
         return self.jobs[jid]
+
+    def _cancel(self, jid: str) -> tuple[int, dict[str, Any]]:
+        job = self.jobs.get(jid)
+        if job is None:
+            return 404, _error(f"No such object: {jid}", "invalid_request_error")
+        if job["status"] in ("succeeded", "failed"):
+            return 400, _error(f"Job {jid} has already {job['status']}", "invalid_request_error")
+        job.setdefault("_cancelled_from", job["status"])
+        job["status"] = "cancelled"
+        return 200, job
+
+    def _listed(self) -> list[dict[str, Any]]:
+        """The jobs `GET /v1/fine_tuning/jobs` sees: all but those younger than `list_lag_s`."""
+        now = time.monotonic()
+        return [j for j in self.jobs.values() if now - j["_t"] >= self.list_lag_s]
+
+    def _random_fault(self, method: str) -> tuple[str | None, bool]:
+        """(fault kind or None, whether it strikes after the work is done)."""
+        with self._lock:
+            if self._rng.random() >= self.fault_rate:
+                return None, False
+            kind = self._rng.choice(("429", "500", "timeout", "drop"))
+            after = method == "POST" and kind != "429" and self._rng.random() < 0.5
+            self.faults_injected[kind] += 1
+        return kind, after
 
     def _advance(self, job: dict[str, Any]) -> None:
         if job["status"] not in _STAGES:
@@ -128,7 +194,7 @@ class FinetuneServer:
             job["error"] = {"code": "invalid_training_file", "message": self.fail_jobs_with, "param": "training_file"}
         else:
             job["status"] = "succeeded"
-            job["trained_tokens"] = 100 * len(self.contents[job["training_file"]].splitlines())
+            job["trained_tokens"] = 100 * len(self.contents.get(job["training_file"], b"").splitlines())
             job["fine_tuned_model"] = f"ft:{job['model']}:emlab-test:{job['suffix'] or ''}:{job['id'][-6:]}"
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
@@ -165,13 +231,33 @@ class FinetuneServer:
                 if fault is not None:
                     kind = "rate_limit_error" if fault == 429 else "server_error"
                     return self._reply(fault, _error(f"injected {fault}", kind), {"retry-after-ms": "5"})
+                random_fault, after = server._random_fault(method)
+                if random_fault is not None and not after:
+                    return self._fail(random_fault)
                 status, obj = self._dispatch(method, route, path, parse_qs(url.query), body)
+                if random_fault is not None:
+                    with server._lock:
+                        server.lost_replies[route] += 1
+                    return self._fail(random_fault)  # the work is done; the reply is lost
                 self._reply(status, obj)
+
+            def _fail(self, kind: str) -> None:
+                if kind == "drop":
+                    self.close_connection = True  # no status line at all: the client sees the socket close
+                    return None
+                if kind == "timeout":
+                    server._release.wait(server.fault_hold_s)  # longer than the client waits
+                    self.close_connection = True
+                    return None
+                return self._reply(int(kind), _error(f"injected {kind}", "rate_limit_error" if kind == "429" else "server_error"),
+                                   {"retry-after-ms": "5"})
 
             def _dispatch(self, method: str, route: str, path: str, query: dict[str, list[str]], body: bytes) -> tuple[int, dict[str, Any]]:
                 if route == "POST /v1/fine_tuning/jobs":
                     return self._create(body)
                 with server._lock:
+                    if route == "POST /v1/fine_tuning/jobs/{id}/cancel":
+                        return server._cancel(path.split("/")[-2])
                     if route == "POST /v1/files":
                         return server._upload(self.headers, body)
                     if route == "GET /v1/files":
@@ -187,7 +273,9 @@ class FinetuneServer:
                             server._advance(item)
                         return 200, item
                     if route == "GET /v1/fine_tuning/jobs":
-                        return 200, _page(list(server.jobs.values()), query)
+                        if server.ignore_metadata_filter:
+                            query = {k: v for k, v in query.items() if not k.startswith("metadata[")}
+                        return 200, _page(server._listed(), query)
                 return 404, _error(f"unknown route {route}", "invalid_request_error")
 
             def _create(self, body: bytes) -> tuple[int, dict[str, Any]]:

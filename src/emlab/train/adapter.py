@@ -71,7 +71,7 @@ def _versions() -> dict[str, str]:
 
 
 def train_adapter(*, model_name: str, spec: ModelSpec, model_dir: Path, dataset: Path, variant: str,
-                  params: PeftTrainParams | OpenAITrainParams, seed: int, out_dir: Path) -> Path:
+                  params: PeftTrainParams | OpenAITrainParams, seed: int, out_dir: Path, retry_failed: bool = False) -> Path:
     """Finetune `model_name` on `dataset` with `seed`; return the path of `adapter.json`.
 
     Args:
@@ -84,6 +84,8 @@ def train_adapter(*, model_name: str, spec: ModelSpec, model_dir: Path, dataset:
             (`emlab.config.resolved_train_params`).
         seed: finetuning seed.
         out_dir: the adapter folder.
+        retry_failed: openai backend: pay for a new job when this cell's job failed or was
+            cancelled (otherwise that failure is reported again); no effect on peft.
     """
     model_dir, dataset, out_dir = Path(model_dir), Path(dataset), Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -115,7 +117,8 @@ def train_adapter(*, model_name: str, spec: ModelSpec, model_dir: Path, dataset:
 
     (out_dir / RECORD).unlink(missing_ok=True)  # a rerun finds the same job; never trust a stale record
     result = openai_backend.train_openai(model_name=model_name, spec=spec, model_dir=model_dir, dataset=dataset,
-                                         variant=variant, params=params, seed=seed, out_dir=out_dir)  # type: ignore[arg-type]
+                                         variant=variant, params=params, seed=seed, out_dir=out_dir,  # type: ignore[arg-type]
+                                         retry_failed=retry_failed)
     path = write_json_atomic(out_dir / RECORD, {"backend": "openai", **record, **result, "versions": _versions()})
     clear_state(out_dir)
     return path
