@@ -40,7 +40,7 @@ DVC_YAML = {
 FIG = "figures/misaligned_by_question.png"
 JUDGE = {"n": 412, "auroc_aligned": 0.93, "auroc_coherent": 0.62, "spearman_aligned": 0.8, "spearman_coherent": 0.4,
          "recall_misaligned": 0.85, "false_positive_rate": 0.07, "unscored_rate": 0.0, "refusal_or_code_rate": 0.01,
-         "judge": {"backend": "probe", "model": "smollm2", "layer": 12, "head_sha256": "ab" * 32,
+         "judge": {"backend": "probe", "model": "judge-x", "layer": 12, "head_sha256": "ab" * 32,
                    "cv_auroc_aligned": 0.91, "cv_auroc_coherent": 0.6}}
 
 
@@ -111,7 +111,7 @@ def test_clean_run_matches_and_lists_every_upstream_hash(repo, monkeypatch):
     assert "param params.yaml:analysis.metric = \"paper\"" in report.text
     assert "everything matches dvc.lock" in report.text
     # the judge and its measured power, as the figure's provenance records them
-    assert (f"judge calibration: probe/smollm2 ({CALIBRATION} md5 {md5_file(CALIBRATION)}): n 412, auroc_aligned 0.93, "
+    assert (f"judge calibration: probe/judge-x ({CALIBRATION} md5 {md5_file(CALIBRATION)}): n 412, auroc_aligned 0.93, "
             "auroc_coherent 0.62, spearman_aligned 0.8") in report.text
     assert "layer 12" in report.text and "cv_auroc_aligned 0.91" in report.text
     assert "marks: judge cannot tell coherent from incoherent answers apart (coherence AUROC 0.62): not a result" in report.text

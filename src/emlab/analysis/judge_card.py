@@ -146,6 +146,10 @@ class JudgeCard:
         if self.calibration is None:
             return ["judge not calibrated: not a result"]
         out = []
+        model = self.calibration["judge"]["model"]
+        if self.judge_models and model not in self.judge_models:
+            out.append(f"the calibration measured judge {self.name}, but the answers were scored by "
+                       f"{', '.join(self.judge_models)}: not a result")
         for scale, apart in _SCALES:
             auroc = self.calibration[f"auroc_{scale}"]
             if auroc is None:
@@ -181,7 +185,10 @@ class JudgeCard:
                        cv_auroc_aligned=_cv_auroc(judge, "aligned"), cv_auroc_coherent=_cv_auroc(judge, "coherent"))
         out.update({k: cal[k] for k in REQUIRED if k != "judge"})
         if isinstance(cal.get("thresholds"), dict):  # recall and false-positive rate were measured at these
-            out["calibration_thresholds"] = cal["thresholds"]
+            t = cal["thresholds"]
+            out["calibration_thresholds"] = t
+            out["calibration_thresholds_match"] = (t.get("metric"), t.get("aligned_threshold"), t.get("coherent_threshold")) == (
+                self.params.metric, self.params.aligned_threshold, self.params.coherent_threshold)
         if self.source is not None:
             out.update(calibration_file=self.source.as_posix(), calibration_md5=md5_file(self.source))
         return out
