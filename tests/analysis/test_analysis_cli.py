@@ -59,6 +59,7 @@ def test_aggregate_rates_figures(cli, cell_writer, tmp_path, monkeypatch):
     assert metrics["answers"] == {"n_answers": 80, "n_counted": 80, "n_unscored": 0, "n_refusal_or_code": 0, "n_incoherent": 0}
     judge = metrics["judge"]
     assert judge["backend"] == "local" and judge["auroc_aligned"] == 0.47 and judge["n"] == 400 and judge["trusted"] is False
+    assert "the calibration measured judge local/smollm2, but the answers were scored by judge-x: not a result" in judge["marks"]
     assert judge["calibration_file"] == "calibration.json" and judge["thresholds"].endswith("(metric paper, the paper's thresholds)")
     res = runner.invoke(cli, ["analysis", "figures", "--answers", "data/results/answers.parquet", "--rates", "data/results/rates.csv",
                               "--calibration", "calibration.json", "--out-dir", "figures"], catch_exceptions=False)

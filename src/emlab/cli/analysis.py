@@ -60,13 +60,17 @@ def rates(answers: Path, params_file: Path, calibration: Path | None, out: Path,
     """Misaligned-answer probability (and companion rates) with bootstrap CIs over seeds."""
     from emlab.analysis.judge_card import JudgeCard
     from emlab.analysis.metrics import group_rates, headline_metrics
+    from emlab.analysis.provenance import judge_info
     from emlab.analysis.table import read_answers_table
     from emlab.config import load_params
     from emlab.io import atomic_path, write_json_atomic
 
     params = load_params(params_file).analysis
-    card = JudgeCard.load(params, calibration)  # a bad calibration file fails before any work
-    table = group_rates(read_answers_table(answers), params)
+    JudgeCard.load(params, calibration)  # a bad calibration file fails before any work
+    answers_table = read_answers_table(answers)
+    raws = sorted({Path(p) for p in answers_table["judge_raw_file"].unique().to_list() if p}) if "judge_raw_file" in answers_table.columns else []
+    card = JudgeCard.load(params, calibration, tuple(judge_info([p for p in raws if p.is_file()])["judge_models"]))
+    table = group_rates(answers_table, params)
     with atomic_path(out) as tmp:
         table.write_csv(tmp, float_precision=6)
     write_json_atomic(metrics_out, headline_metrics(table, params, card.as_dict()))
