@@ -206,7 +206,7 @@ def _wrapped_names(node: ast.AST) -> list[str]:
 def _binding_key(node: ast.AST) -> tuple[int, int]:
     """Where a binding takes effect: after its value (a loop's iterable, not its body)."""
     value = node.iter if isinstance(node, ast.For | ast.AsyncFor) else node.context_expr if isinstance(node, ast.withitem) else node
-    return value.end_lineno or 0, value.end_col_offset or 0
+    return getattr(value, "end_lineno", 0) or 0, getattr(value, "end_col_offset", 0) or 0
 
 
 def _bound_value(node: ast.AST) -> ast.AST | None:
@@ -218,11 +218,16 @@ def _bound_value(node: ast.AST) -> ast.AST | None:
 def _owners(fn: ast.AST) -> dict[int, str]:
     """id(node) -> the variable its value is assigned to (`message = f"<p>{name}</p>"`)."""
     owner: dict[int, str] = {}
+    value: ast.expr | None
     for node in ast.walk(fn):
-        target = node.targets[0] if isinstance(node, ast.Assign) and len(node.targets) == 1 else \
-            node.target if isinstance(node, ast.AugAssign | ast.AnnAssign) else None
-        if isinstance(target, ast.Name) and node.value is not None:
-            owner.update((id(n), target.id) for n in ast.walk(node.value))
+        if isinstance(node, ast.Assign) and len(node.targets) == 1:
+            target, value = node.targets[0], node.value
+        elif isinstance(node, ast.AugAssign | ast.AnnAssign):
+            target, value = node.target, node.value
+        else:
+            continue
+        if isinstance(target, ast.Name) and value is not None:
+            owner.update((id(n), target.id) for n in ast.walk(value))
     return owner
 
 
@@ -253,7 +258,7 @@ def function_findings(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> set[str]:
         elif _targets(node) and not isinstance(node, ast.comprehension):
             events.append((_binding_key(node), 1, node))
         elif _sink(node) is not None or _checked_names(node) or _wrapped_names(node):
-            events.append(((node.lineno, node.col_offset), 0, node))
+            events.append(((getattr(node, "lineno", 0), getattr(node, "col_offset", 0)), 0, node))
     owner, overwrites = _owners(fn), _overwrites(fn)
     found: set[str] = set()
     names: set[str] = set()
