@@ -83,3 +83,18 @@ def _kill_at_rows(cmd: list[str], partial: Path, rows: int, *, env: dict[str, st
 def kill_at_rows() -> Callable[..., int]:
     """`kill_at_rows(cmd, partial, rows, env=..., log=...)`: a real SIGKILL mid-file (see `_kill_at_rows`)."""
     return _kill_at_rows
+
+
+def _colour_pixels(png: Path, hex_colour: str) -> int:
+    """How many pixels of the image `png` have the colour `#rrggbb` (within PNG rounding)."""
+    import matplotlib.image as mpimg
+    import numpy as np
+
+    rgb = np.array([int(hex_colour[i:i + 2], 16) for i in (1, 3, 5)])
+    return int((np.abs(np.rint(mpimg.imread(png)[..., :3] * 255) - rgb).max(-1) <= 2).sum())
+
+
+@pytest.fixture
+def colour_pixels() -> Callable[[Path, str], int]:
+    """`colour_pixels(png, "#D55E00")`: read a figure back and count a colour's pixels (is the data drawn?)."""
+    return _colour_pixels

