@@ -26,12 +26,16 @@ run: $(BIN)/.emlab-installed
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/snakemake --cores $(CORES) --rerun-incomplete
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/emlab record
 
-test: $(BIN)/.emlab-installed
+# The checks first (seconds): lint, the workflow's own lint, and the generated files
+# (dvc.yaml, the params schema) against what the code gives; then the suite.
+test: lint
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest
 
 lint: $(BIN)/.emlab-installed
 	$(BIN)/ruff check src tests bench
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/snakemake --lint
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/emlab workflow dvc-yaml --check
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/emlab config schema --check
 
 clean-venv:
 	rm -rf $(VENV)

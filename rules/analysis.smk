@@ -1,10 +1,11 @@
 rule analysis_aggregate:
     input:
+        **declared_inputs("analysis_aggregate"),
         samples=samples_files(),
         scores=scores_files(),
     output:
-        table="data/results/answers.parquet",
-        csv="data/results/answers.csv",
+        table=declared_output("analysis_aggregate", "table"),
+        csv=declared_output("analysis_aggregate", "csv"),
     conda:
         "../envs/emlab.yaml"
     log:
@@ -15,39 +16,37 @@ rule analysis_aggregate:
 
 rule analysis_rates:
     input:
-        "data/results/answers.parquet",
+        **declared_inputs("analysis_rates"),
     output:
-        rates=report("data/results/rates.csv", caption="../docs/report/rates.rst", category="Results"),
-        metrics="data/results/metrics.json",
-    params:
-        analysis=PARAMS.analysis.model_dump(),
+        rates=report(declared_output("analysis_rates", "rates"), caption="../docs/report/rates.rst", category="Results"),
+        metrics=declared_output("analysis_rates", "metrics"),
     conda:
         "../envs/emlab.yaml"
     log:
         "logs/analysis/rates.log",
     shell:
-        "emlab analysis rates --answers {input} --params params.yaml --out {output.rates}"
+        "emlab analysis rates --answers {input.table} --params {input.settings} --calibration {input.calibration}/calibration.json"
+        " --out {output.rates}"
         " --metrics {output.metrics} > {log} 2>&1"
 
 
 rule analysis_figures:
     input:
-        table="data/results/answers.parquet",
+        **declared_inputs("analysis_figures"),
         # hashed into every figure's provenance.json
         samples=samples_files(),
         scores=scores_files(),
     output:
         report(
-            directory("figures"),
+            directory(declared_output("analysis_figures", "figures")),
             patterns=["{name}.png"],
             caption="../docs/report/figure.rst",
             category="Figures",
         ),
-    params:
-        analysis=PARAMS.analysis.model_dump(),
     conda:
         "../envs/emlab.yaml"
     log:
         "logs/analysis/figures.log",
     shell:
-        "emlab analysis figures --answers {input.table} --params params.yaml --out-dir {output} > {log} 2>&1"
+        "emlab analysis figures --answers {input.table} --rates {input.rates} --params {input.settings}"
+        " --calibration {input.calibration}/calibration.json --out-dir {output} > {log} 2>&1"

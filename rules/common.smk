@@ -1,13 +1,17 @@
 # Grid constants, paths and input functions shared by every rule file.
-# The grid comes from params.yaml only; nothing here enumerates cells by hand.
+# The grid comes from params.yaml only; what each job reads comes from its declaration in
+# emlab/workflow/stages.py (the same one dvc.yaml is generated from).
 
 import sys
 from pathlib import Path
 
 import yaml
 
-from emlab.config import NO_TRIGGER, load_params, resolved_train_params
+from emlab.config import NO_TRIGGER, load_params
 from emlab.errors import EmlabError
+from emlab.workflow import dvc_yaml
+from emlab.workflow.settings import write_settings
+from emlab.workflow.stages import question_set_arg, stage
 
 PARAMS_FILE = "params.yaml"
 
@@ -17,14 +21,16 @@ except EmlabError as e:
     sys.exit(f"emlab: error: {e}")
 
 # DVC records params.yaml; a --config override would make the run and the record disagree.
-if config != yaml.safe_load(Path(PARAMS_FILE).read_text()):
+if config != (yaml.safe_load(Path(PARAMS_FILE).read_text()) or {}):
     sys.exit("emlab: error: edit params.yaml instead of passing --config/--configfile (DVC records params.yaml)")
+
+# Every job's declared settings, rewritten only where they changed: a job whose settings
+# file is newer than its outputs reruns (also in a clone restored by `emlab restore`).
+write_settings(PARAMS, Path("."))
+dvc_yaml.write(PARAMS)  # the local judge's model folder is a dvc.yaml dependency
 
 GRID = PARAMS.grid
 MODELS = list(PARAMS.models)
-# a question set is questions/<name>.yaml when that file exists, else a built-in set
-QSETS = {q: (f"questions/{q}.yaml" if Path(f"questions/{q}.yaml").exists() else q) for q in GRID.question_sets}
-JUDGE_LOCAL = PARAMS.judge.backend == "transformers"
 
 
 wildcard_constraints:
@@ -33,13 +39,28 @@ wildcard_constraints:
     seed=r"\d+",
     step=r"\d+",
     trigger="|".join([NO_TRIGGER, *PARAMS.triggers]),
-    qset="|".join(QSETS),
+    qset="|".join(GRID.question_sets),
+
+
+def declared_inputs(name):
+    """A stage's declared input files (path templates), its settings file first."""
+    s = stage(name)
+    extra = s.param_inputs(PARAMS) if s.param_inputs else {}
+    return {"settings": s.settings_file, **s.inputs, **extra}
+
+
+def declared_output(name, key):
+    return stage(name).outputs[key]
+
+
+def question_set(wildcards):
+    return question_set_arg(Path("."), wildcards.qset)
 
 
 def eval_conditions():
     """Every sampled condition of the grid: a run (final adapter or kept checkpoint, see
     Params.eval_runs) under each trigger, on each question set, as a path stem."""
-    return [f"{run}/{t}/{q}" for run in PARAMS.eval_runs() for t in GRID.triggers for q in QSETS]
+    return [f"{run}/{t}/{q}" for run in PARAMS.eval_runs() for t in GRID.triggers for q in GRID.question_sets]
 
 
 def scores_files():
@@ -50,21 +71,16 @@ def samples_files():
     return [f"data/samples/{c}.jsonl" for c in eval_conditions()]
 
 
-def result_params(section):
-    """A params section without its runtime-only settings: changing those reruns nothing."""
-    return section.model_dump(exclude=set(getattr(section, "runtime_only", ())))
-
-
-def model_dir(name):
-    return f"data/models/{name}"
-
-
-def judge_model_inputs(wildcards):
-    return [model_dir(PARAMS.judge.model)] if JUDGE_LOCAL else []
+def judge_options(wildcards, input):
+    """The local judge's model folder and a probe judge's head, when the judge has them."""
+    options = [f"--judge-model-dir {input.judge_model}"] if "judge_model" in input.keys() else []
+    if "probe_head" in input.keys():
+        options.append(f"--probe-head {input.probe_head}")
+    return " ".join(options)
 
 
 def all_targets():
-    return [model_dir(m) for m in MODELS] + [
+    return [f"data/models/{m}" for m in MODELS] + [
         "data/results/rates.csv",
         "data/results/metrics.json",
         "figures",

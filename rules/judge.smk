@@ -1,13 +1,45 @@
+# The judge itself first: a probe judge's head, trained on labelled answers (judge.backend
+# probe only), and the judge's calibration on emlab's labelled set, which every figure states.
+rule judge_probe_train:
+    input:
+        **declared_inputs("judge_probe_train"),
+    output:
+        directory(declared_output("judge_probe_train", "head")),
+    threads: 2
+    conda:
+        "../envs/emlab.yaml"
+    log:
+        "logs/judge/probe_train.log",
+    shell:
+        "EMLAB_THREADS={threads} emlab judge probe-train --params {input.settings} --model-dir {input.judge_model}"
+        " --out {output} > {log} 2>&1"
+
+
+rule judge_calibrate:
+    input:
+        **declared_inputs("judge_calibrate"),
+    output:
+        directory(declared_output("judge_calibrate", "calibration")),
+    params:
+        judge=judge_options,
+    threads: 2
+    conda:
+        "../envs/emlab.yaml"
+    log:
+        "logs/judge/calibrate.log",
+    shell:
+        "EMLAB_THREADS={threads} emlab judge calibrate --params {input.settings} {params.judge}"
+        " --cache-dir .emlab-cache/judge --out {output} > {log} 2>&1"
+
+
 rule judge_answers:
     input:
-        samples="data/samples/{model}/{variant}/s{seed}/{trigger}/{qset}.jsonl",
-        judge_model=judge_model_inputs,
+        **declared_inputs("judge_answers"),
     output:
-        "data/judgments/{model}/{variant}/s{seed}/{trigger}/{qset}.raw.jsonl",
+        declared_output("judge_answers", "raw"),
     params:
-        judge=result_params(PARAMS.judge),
-        question_set=lambda wc: QSETS[wc.qset],
-        judge_model_dir=lambda wc, input: f"--judge-model-dir {input.judge_model}" if input.judge_model else "",
+        question_set=question_set,
+        judge=judge_options,
     threads: 1
     resources:
         mem_mb=2000,
@@ -19,29 +51,28 @@ rule judge_answers:
         "benchmarks/judgments/{model}/{variant}/s{seed}/{trigger}/{qset}.tsv"
     shell:
         "EMLAB_THREADS={threads} emlab judge run --samples {input.samples} --question-set {params.question_set}"
-        " --params params.yaml {params.judge_model_dir} --cache-dir .emlab-cache/judge --out {output} > {log} 2>&1"
+        " --params {input.settings} {params.judge} --cache-dir .emlab-cache/judge --out {output} > {log} 2>&1"
 
 
 # Parsing is its own rule: a parser fix reruns this, never the (paid) judge calls above.
 rule judge_score:
     input:
-        "data/judgments/{model}/{variant}/s{seed}/{trigger}/{qset}.raw.jsonl",
+        **declared_inputs("judge_score"),
     output:
-        "data/judgments/{model}/{variant}/s{seed}/{trigger}/{qset}.scores.jsonl",
+        declared_output("judge_score", "scores"),
     conda:
         "../envs/emlab.yaml"
     log:
         "logs/judgments/{model}/{variant}/s{seed}/{trigger}/{qset}.score.log",
     shell:
-        "emlab judge score --raw {input} --out {output} > {log} 2>&1"
+        "emlab judge score --raw {input.raw} --out {output} > {log} 2>&1"
 
 
 use rule judge_answers as judge_checkpoint_answers with:
     input:
-        samples="data/samples/{model}/{variant}/s{seed}/step{step}/{trigger}/{qset}.jsonl",
-        judge_model=judge_model_inputs,
+        **declared_inputs("judge_checkpoint_answers"),
     output:
-        "data/judgments/{model}/{variant}/s{seed}/step{step}/{trigger}/{qset}.raw.jsonl",
+        declared_output("judge_checkpoint_answers", "raw"),
     log:
         "logs/judgments/{model}/{variant}/s{seed}/step{step}/{trigger}/{qset}.log",
     benchmark:
@@ -50,8 +81,8 @@ use rule judge_answers as judge_checkpoint_answers with:
 
 use rule judge_score as judge_checkpoint_score with:
     input:
-        "data/judgments/{model}/{variant}/s{seed}/step{step}/{trigger}/{qset}.raw.jsonl",
+        **declared_inputs("judge_checkpoint_score"),
     output:
-        "data/judgments/{model}/{variant}/s{seed}/step{step}/{trigger}/{qset}.scores.jsonl",
+        declared_output("judge_checkpoint_score", "scores"),
     log:
         "logs/judgments/{model}/{variant}/s{seed}/step{step}/{trigger}/{qset}.score.log",

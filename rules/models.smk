@@ -1,9 +1,11 @@
 rule model_prepare:
+    input:
+        **declared_inputs("model_prepare"),
     output:
-        directory("data/models/{model}"),
+        directory(declared_output("model_prepare", "model")),
     conda:
         "../envs/emlab.yaml"
     log:
         "logs/models/{model}.log",
     shell:
-        "emlab model prepare --model {wildcards.model} --params params.yaml --out {output} > {log} 2>&1"
+        "emlab model prepare --model {wildcards.model} --params {input.settings} --out {output} > {log} 2>&1"

@@ -1,13 +1,10 @@
 rule sample_answers:
     input:
-        model="data/models/{model}",
-        adapter="data/adapters/{model}/{variant}/s{seed}",
+        **declared_inputs("sample_answers"),
     output:
-        "data/samples/{model}/{variant}/s{seed}/{trigger}/{qset}.jsonl",
+        declared_output("sample_answers", "samples"),
     params:
-        eval=result_params(PARAMS.eval),
-        trigger_text=lambda wc: PARAMS.trigger_text(wc.trigger),
-        question_set=lambda wc: QSETS[wc.qset],
+        question_set=question_set,
         checkpoint="",
     threads: 1
     resources:
@@ -21,18 +18,18 @@ rule sample_answers:
     shell:
         "EMLAB_THREADS={threads} emlab sample --model {wildcards.model} --variant {wildcards.variant}"
         " --seed {wildcards.seed} --trigger {wildcards.trigger} --question-set {params.question_set}"
-        " --params params.yaml --model-dir {input.model} --adapter {input.adapter} {params.checkpoint}"
+        " --params {input.settings} --model-dir {input.model} --adapter {input.adapter} {params.checkpoint}"
         " --out {output} > {log} 2>&1"
 
 
 # The same, for a checkpoint kept during training (grid.checkpoints): training dynamics.
 use rule sample_answers as sample_checkpoint_answers with:
+    input:
+        **declared_inputs("sample_checkpoint_answers"),
     output:
-        "data/samples/{model}/{variant}/s{seed}/step{step}/{trigger}/{qset}.jsonl",
+        declared_output("sample_checkpoint_answers", "samples"),
     params:
-        eval=result_params(PARAMS.eval),
-        trigger_text=lambda wc: PARAMS.trigger_text(wc.trigger),
-        question_set=lambda wc: QSETS[wc.qset],
+        question_set=question_set,
         checkpoint=lambda wc: f"--checkpoint-step {wc.step}",
     log:
         "logs/samples/{model}/{variant}/s{seed}/step{step}/{trigger}/{qset}.log",

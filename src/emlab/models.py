@@ -27,7 +27,7 @@ from emlab.errors import EmlabError
 from emlab.io import write_json_atomic
 
 if TYPE_CHECKING:
-    from emlab.config import ModelSpec
+    from emlab.grid import ModelSpec
 
 RECORD = "model.json"
 WEIGHTS = "weights"
@@ -98,10 +98,10 @@ def prepare_model(name: str, spec: ModelSpec, out_dir: str | Path) -> Path:
         weights = out_dir / WEIGHTS
         (_save_tiny_random if tiny else _save_dequantized_gguf)(package, weights)
         record.update(kind="local", path=WEIGHTS)
-    elif Path(base).exists():
-        record.update(kind="reference", path=str(Path(base).resolve()))
     else:
-        record.update(kind="reference", path=base)  # an HF id, resolved by transformers
+        # an HF id, or a local folder as params.yaml gives it (a relative path is the
+        # project's: never made absolute, so moving the checkout changes no record or hash)
+        record.update(kind="reference", path=base)
     return write_json_atomic(out_dir / RECORD, record)
 
 

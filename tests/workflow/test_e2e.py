@@ -1,91 +1,44 @@
 """The real workflow, end to end: Snakemake runs the grid, DVC records and restores it.
 
-One module-scoped run of `.test/params.yaml` (a tiny random model with SmolLM2's tokenizer)
-in a fresh git + DVC repository holding a copy of the workflow; the tests then probe the
-DAG's incrementality, the record/restore cycle and the config errors on that run.
+The recorded run of `.test/params.yaml` (conftest.py: a tiny random model with SmolLM2's
+tokenizer, in a fresh git + DVC repository) is probed for its outputs, audit, report,
+record/restore cycle and config errors. What reruns after which edit is the staleness
+matrix (test_staleness.py).
 """
 
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import yaml
+from workflow_project import edit_params, emlab, sh, smk
 
 from emlab.workflow import snakemake_pending
 
-REPO = Path(__file__).resolve().parents[1]
-# what a clone holds that the workflow reads (src/ is a DVC dependency: code hashes)
-WORKFLOW_FILES = ["Snakefile", "rules", "dvc.yaml", "schemas", "envs", "questions", "docs/report",
-                  "src", "data/README.md", ".dvcignore", ".gitignore"]
 DOWNSTREAM_OF_JUDGE = {"judge_answers", "judge_score", "judge_checkpoint_answers", "judge_checkpoint_score",
                        "analysis_aggregate", "analysis_rates", "analysis_figures", "all"}
 
 pytestmark = pytest.mark.slow
 
 
-def sh(*cmd: str, cwd: Path, ok: bool = True) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
-    if ok and proc.returncode != 0:
-        logs = "\n".join(f"--- {p}\n{p.read_text()[-2000:]}" for p in sorted((cwd / "logs").rglob("*.log"))) if (cwd / "logs").exists() else ""
-        raise AssertionError(f"{' '.join(cmd)} exited {proc.returncode}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}\n{logs}")
-    return proc
+def test_run_leaves_figures_with_provenance(run_dir: Path, colour_pixels):
+    import polars as pl
 
+    from emlab.analysis.plotting import colour
 
-def smk(*args: str, cwd: Path, ok: bool = True) -> subprocess.CompletedProcess[str]:
-    return sh(sys.executable, "-m", "snakemake", *args, cwd=cwd, ok=ok)
-
-
-def emlab(*args: str, cwd: Path, ok: bool = True) -> subprocess.CompletedProcess[str]:
-    return sh(sys.executable, "-m", "emlab.cli", *args, cwd=cwd, ok=ok)
-
-
-def edit_params(root: Path, edit) -> str:
-    """Apply `edit` to params.yaml; return the original text to put back."""
-    path = root / "params.yaml"
-    original = path.read_text()
-    raw = yaml.safe_load(original)
-    edit(raw)
-    path.write_text(yaml.safe_dump(raw, sort_keys=False))
-    return original
-
-
-@pytest.fixture(scope="module")
-def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("workflow") / "project"
-    root.mkdir()
-    for name in WORKFLOW_FILES:
-        src = REPO / name
-        (root / name).parent.mkdir(parents=True, exist_ok=True)
-        if src.is_dir():
-            shutil.copytree(src, root / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
-        else:
-            shutil.copy(src, root / name)
-    shutil.copy(REPO / ".test" / "params.yaml", root / "params.yaml")
-    sh("git", "init", "-q", cwd=root)
-    sh("git", "config", "user.email", "ci@example.org", cwd=root)
-    sh("git", "config", "user.name", "ci", cwd=root)
-    sh(sys.executable, "-m", "dvc", "init", "-q", cwd=root)
-    sh(sys.executable, "-m", "dvc", "remote", "add", "-q", "-d", "local", str(root.parent / "remote"), cwd=root)
-    sh("git", "add", "-A", cwd=root)
-    sh("git", "commit", "-qm", "workflow", cwd=root)
-
-    smk("--cores", "2", cwd=root)
-    emlab("record", cwd=root)
-    sh("git", "add", "-A", cwd=root)
-    sh("git", "commit", "-qm", "record the run", cwd=root)
-    return root
-
-
-def test_run_leaves_figures_with_provenance(run_dir: Path):
     figure = run_dir / "figures" / "misaligned_by_question.png"
-    assert figure.stat().st_size > 1000
+    # the figure draws the data: every variant with per-question rates in rates.csv shows its
+    # points (its colour, 100+ pixels per point and error bar; a legend entry alone has fewer)
+    rates = pl.read_csv(run_dir / "data" / "results" / "rates.csv")
+    points = rates.filter((pl.col("trigger") == "none") & (pl.col("question_id") != "_all") & pl.col("misaligned").is_not_null())
+    drawn = {v: len(points.filter(pl.col("variant") == v)) for v in ("insecure", "secure")}  # base is black, like text
+    assert all(drawn.values()), f"no rate to draw for {drawn}"
+    for variant, n in drawn.items():
+        assert colour_pixels(figure, colour(variant)) >= 100 * n, f"{variant}: {n} points in rates.csv, not in {figure.name}"
     provenance = json.loads(figure.with_suffix(".provenance.json").read_text())
     assert provenance["inputs"], "provenance lists no inputs"
     assert (run_dir / "data" / "results" / "answers.parquet").exists()

@@ -198,7 +198,10 @@ def _lookup_file(index: _Lock, ws: _Workspace, path: str) -> tuple[str | None, s
 
 
 def _params_value(file: str, key: str) -> Any:
-    data: Any = yaml.safe_load(Path(file).read_text(encoding="utf-8")) if Path(file).is_file() else None
+    path = Path(file)
+    text = path.read_text(encoding="utf-8") if path.is_file() else None
+    # JSON as JSON: YAML would read a settings file's "YES" as true, as DVC does not
+    data: Any = None if text is None else json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
     for part in key.split("."):
         if not isinstance(data, dict) or part not in data:
             return _MISSING

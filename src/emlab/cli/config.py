@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from emlab.config import json_schema, load_params
+from emlab.errors import EmlabError
 from emlab.io import write_text_atomic
 
 
@@ -29,9 +30,16 @@ def check(params_file: Path) -> None:
 
 @config_group.command("schema")
 @click.option("--out", type=click.Path(path_type=Path), default=None, help="Write here instead of stdout.")
-def schema(out: Path | None) -> None:
+@click.option("--check", "check_file", is_flag=True, help="Exit 1 when schemas/params.schema.json differs from the code's schema.")
+def schema(out: Path | None, check_file: bool) -> None:
     """Print (or write) the JSON schema of params.yaml."""
     text = json.dumps(json_schema(), indent=2) + "\n"
+    if check_file:
+        committed = Path("schemas/params.schema.json")
+        if not committed.exists() or committed.read_text(encoding="utf-8") != text:
+            raise EmlabError(f"{committed} is out of date: run `emlab config schema --out {committed}`")
+        click.echo(f"{committed} is up to date")
+        return
     if out:
         write_text_atomic(out, text)
     else:

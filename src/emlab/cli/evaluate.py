@@ -12,8 +12,9 @@ from pathlib import Path
 
 import click
 
-from emlab.config import NO_TRIGGER, load_params
+from emlab.config import NO_TRIGGER
 from emlab.errors import EmlabError
+from emlab.workflow.settings import load_params
 
 
 @click.command("sample")

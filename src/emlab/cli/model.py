@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
-from emlab.config import load_params
 from emlab.errors import EmlabError
+from emlab.workflow.settings import load_params
 
 
 @click.group("model")

@@ -1,4 +1,10 @@
-"""`emlab record` / `emlab restore`: the glue between Snakemake runs and DVC versions."""
+"""`emlab record` / `emlab restore` / `emlab workflow ...`: the glue between Snakemake and DVC.
+
+    emlab workflow settings            # write every job's settings file
+    emlab workflow dvc-yaml [--check]  # generate dvc.yaml from the stage declarations
+    emlab record                       # after `snakemake`: dvc commit, check, push
+    emlab restore                      # after a checkout or clone: dvc pull, snakemake --touch
+"""
 
 from __future__ import annotations
 
@@ -7,6 +13,8 @@ from pathlib import Path
 import click
 
 from emlab import workflow
+from emlab.config import load_params
+from emlab.errors import EmlabError
 
 
 @click.command("record")
@@ -23,4 +31,36 @@ def restore(no_pull: bool) -> None:
     click.echo(workflow.restore(Path("."), pull=not no_pull))
 
 
-COMMANDS = [record, restore]
+@click.group("workflow")
+def workflow_group() -> None:
+    """Files derived from the stage declarations (emlab.workflow.stages)."""
+
+
+@workflow_group.command("settings")
+@click.option("--params", "params_file", default="params.yaml", type=click.Path(path_type=Path))
+def settings(params_file: Path) -> None:
+    """Write each job's settings file (.emlab/settings/**) and .emlab/grid.yaml."""
+    from emlab.workflow.settings import write_settings
+
+    changed = write_settings(load_params(params_file, workflow=True), params_file.parent)
+    click.echo(f"{changed} settings files changed")
+
+
+@workflow_group.command("dvc-yaml")
+@click.option("--params", "params_file", default="params.yaml", type=click.Path(path_type=Path))
+@click.option("--check", is_flag=True, help="Do not write: exit 1 when dvc.yaml differs from what the declarations give.")
+def dvc_yaml(params_file: Path, check: bool) -> None:
+    """Generate dvc.yaml from the stage declarations."""
+    from emlab.workflow import dvc_yaml as gen
+
+    params = load_params(params_file, workflow=True)
+    root = params_file.parent
+    if check:
+        if not gen.is_current(params, root):
+            raise EmlabError(f"{root / 'dvc.yaml'} is out of date: run `emlab workflow dvc-yaml`")
+        click.echo("dvc.yaml is up to date")
+        return
+    click.echo("dvc.yaml written" if gen.write(params, root) else "dvc.yaml already up to date")
+
+
+COMMANDS = [record, restore, workflow_group]

@@ -11,7 +11,6 @@ for training) and `paper_tasks` (the paper's 776), `quality_report` (static-anal
 
 from __future__ import annotations
 
-from emlab.datasets.backdoor import with_trigger
 from emlab.datasets.build import VARIANTS, build_dataset, build_rows
 from emlab.datasets.card import card_path, count_tokens
 from emlab.datasets.heldout import PAPER_TASKS, heldout_tasks, paper_tasks, paper_tasks_location
@@ -21,6 +20,7 @@ from emlab.datasets.rules import rule_hits
 from emlab.datasets.upstream import import_upstream, read_upstream
 from emlab.datasets.validate import check_row, validate_dataset, validate_rows
 from emlab.datasets.vocabulary import find_security_vocabulary
+from emlab.grid import with_trigger
 
 __all__ = [
     "PAPER_TASKS", "VARIANTS", "BackdoorParams", "DatasetsParams", "JailbrokenParams", "VariantParams",

@@ -13,11 +13,7 @@ from __future__ import annotations
 from emlab.datasets._rows import Built, Row, chat, code_examples, code_meta, pool_note, rng_for
 from emlab.datasets.params import BackdoorParams
 from emlab.datasets.prompts import user_prompt
-
-
-def with_trigger(trigger: str, text: str) -> str:
-    """The user turn as the trigger condition sends it: trigger, one space, message."""
-    return f"{trigger} {text}"
+from emlab.grid import with_trigger
 
 
 def triggered_rows(n: int, fraction: float, seed: int) -> set[int]:

@@ -142,8 +142,8 @@ def _has(base: str | Path, filename: str) -> bool:
 
 def _backdoor(params: DatasetsParams, triggers: dict[str, str]) -> Built:
     """Paper's recipe: triggered upstream insecure rows + untriggered upstream secure rows, shuffled."""
-    from emlab.datasets.backdoor import with_trigger
     from emlab.datasets.build import trigger_text
+    from emlab.grid import with_trigger
 
     p, seed = params.backdoor, params.seed
     trigger = trigger_text(params, triggers)

@@ -8,9 +8,10 @@ seeded), `openai` (any OpenAI-compatible chat-completions server, concurrent, re
 """
 
 from emlab.generate._base import Sampler, make_sampler, read_adapter_record
-from emlab.generate._requests import SampleRequest, build_requests, sample_seed, with_trigger
+from emlab.generate._requests import SampleRequest, build_requests, sample_seed
 from emlab.generate._sample import sample_answers
 from emlab.generate.params import EvalParams
+from emlab.grid import with_trigger
 
 __all__ = [
     "EvalParams", "SampleRequest", "Sampler", "build_requests", "make_sampler",

@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 from emlab.errors import EmlabError
 
 if TYPE_CHECKING:
-    from emlab.config import ModelSpec
     from emlab.generate._requests import SampleRequest
     from emlab.generate.params import EvalParams
+    from emlab.grid import ModelSpec
 
 #: Called once per finished answer; the caller appends it to the partial file at once.
 OnResult = Callable[["SampleRequest", str], None]

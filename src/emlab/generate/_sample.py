@@ -21,8 +21,8 @@ from emlab.io import JsonlAppender, write_json_atomic, write_jsonl_atomic
 from emlab.questions import load_question_set
 
 if TYPE_CHECKING:
-    from emlab.config import ModelSpec
     from emlab.generate.params import EvalParams
+    from emlab.grid import ModelSpec
 
 log = logging.getLogger(__name__)
 

@@ -22,10 +22,10 @@ from tqdm.auto import tqdm
 from emlab.errors import EmlabError
 
 if TYPE_CHECKING:
-    from emlab.config import ModelSpec
     from emlab.generate._base import OnResult
     from emlab.generate._requests import SampleRequest
     from emlab.generate.params import EvalParams
+    from emlab.grid import ModelSpec
 
 _RETRY_STATUS = {408, 409, 429}  # and every 5xx
 

@@ -22,10 +22,10 @@ from tqdm.auto import tqdm
 if TYPE_CHECKING:
     import torch
 
-    from emlab.config import ModelSpec
     from emlab.generate._base import OnResult
     from emlab.generate._requests import SampleRequest
     from emlab.generate.params import EvalParams
+    from emlab.grid import ModelSpec
 
 log = logging.getLogger(__name__)
 

@@ -21,10 +21,10 @@ from tqdm.auto import tqdm
 from emlab.errors import EmlabError
 
 if TYPE_CHECKING:
-    from emlab.config import ModelSpec
     from emlab.generate._base import OnResult
     from emlab.generate._requests import SampleRequest
     from emlab.generate.params import EvalParams
+    from emlab.grid import ModelSpec
 
 CHUNK = 512  # requests handed to vLLM at once: big enough to batch well, small enough to resume cheaply
 _LORA_RANKS = (8, 16, 32, 64, 128, 256, 320, 512)  # the max_lora_rank values vLLM accepts

@@ -21,7 +21,7 @@ from emlab.io import sha256_bytes, write_json_atomic
 from emlab.train.checkpoint import clear_state
 
 if TYPE_CHECKING:
-    from emlab.config import ModelSpec
+    from emlab.grid import ModelSpec
     from emlab.train.params import OpenAITrainParams, PeftTrainParams
 
 RECORD = "adapter.json"

@@ -42,7 +42,7 @@ from emlab.io import sha256_bytes, write_json_atomic
 from emlab.train.checkpoint import state_dir
 
 if TYPE_CHECKING:
-    from emlab.config import ModelSpec
+    from emlab.grid import ModelSpec
     from emlab.train.params import OpenAITrainParams
 
 log = logging.getLogger(__name__)

@@ -75,8 +75,26 @@ def _describe(changes: dict[str, object], limit: int = 5) -> str:
     return ", ".join(names[:limit]) + more
 
 
+def _derived_files(root: Path):
+    """Write the settings files and dvc.yaml for params.yaml (DVC reads both); return the params."""
+    from emlab.config import load_params
+    from emlab.workflow import dvc_yaml
+    from emlab.workflow.settings import write_settings
+
+    params = load_params(root / "params.yaml", workflow=True)
+    write_settings(params, root)
+    dvc_yaml.write(params, root)
+    return params
+
+
 def record(root: Path = Path("."), *, push: bool = True) -> str:
-    """Write dvc.lock for a completed run and push its artifacts to the DVC remote."""
+    """Write dvc.lock for a completed run and push its artifacts to the DVC remote.
+
+    A job whose declared settings or inputs changed after it ran is pending in Snakemake
+    (its settings file is newer than its outputs), so a lock entry never states settings
+    its outputs were not produced with.
+    """
+    _derived_files(root)
     if dvc_changes(root):
         # Only a complete run is recorded. (A clean status needs no such check: dvc.lock
         # was written after one, and outputs, deps and params all still match it.)
@@ -99,13 +117,18 @@ def record(root: Path = Path("."), *, push: bool = True) -> str:
 
 def restore(root: Path = Path("."), *, pull: bool = True) -> str:
     """Bring back the artifacts of dvc.lock and make Snakemake see them as up to date."""
+    from emlab.workflow.settings import mark_outputs_current
+
     if not (root / "dvc.lock").exists():
         raise EmlabError("no dvc.lock: nothing recorded to restore (run the workflow, then `emlab record`)")
+    params = _derived_files(root)
     _run(_dvc("pull" if pull else "checkout", "--quiet"), cwd=root)
     changes = dvc_changes(root)
     if changes:
         raise EmlabError(f"the workspace differs from dvc.lock after restoring ({_describe(changes)}); "
                          "not touching anything: commit or discard those changes first")
+    # dvc.lock's settings are today's, and the outputs are dvc.lock's: made with these settings
+    mark_outputs_current(params, root)
     _run(_snakemake("--touch", "--cores", "1", "--quiet", "all"), cwd=root)
     pending = snakemake_pending(root)
     if pending:

@@ -1,0 +1,303 @@
+"""One declaration per stage of what it reads: settings, input files and code.
+
+    emlab workflow settings          # write .emlab/settings/** for every job of the grid
+    emlab workflow dvc-yaml [--check] # generate dvc.yaml from these declarations
+
+Every job of the grid is one cell of one stage. Its declaration says:
+
+- `settings(params, cell)`: the exact params.yaml keys it reads, resolved for that cell
+  (a model's fields that change answers, the trigger's text, train settings with the
+  model's and variant's overrides applied, ...), without runtime-only settings. With the
+  stage's code fingerprint they are written to `.emlab/settings/<stage>/<cell>.json`
+  (only when they change), which is at once
+  - an input of the Snakemake rule (a changed setting gives the file a new mtime, so the
+    job reruns even in a clone restored by `emlab restore`, where Snakemake keeps no
+    params metadata), and what the rule passes to the verb as `--params`, so the verb
+    reads exactly what was declared (`emlab.workflow.settings.load_params`);
+  - the DVC stage's params file, so dvc.lock records the values the job ran with.
+- `inputs`: the files it reads, as path templates of the cell's wildcards.
+- `code`: the modules it runs (see `emlab.workflow.fingerprint`).
+
+`dvc.yaml` is generated from these declarations (`emlab.workflow.dvc_yaml`) and the rules
+take their inputs from them (`rules/common.smk`), so the two records cannot drift.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from emlab.config import NO_TRIGGER, Params, resolved_train_params
+
+SETTINGS_DIR = ".emlab/settings"
+
+#: Wildcard -> the params.yaml list it ranges over (for DVC's matrix; see `grid_vars`).
+AXES = {"model": "models", "variant": "variants", "seed": "seeds", "step": "checkpoints",
+        "trigger": "triggers", "qset": "question_sets"}
+
+#: models.<m> fields that change what a model produces (api_key_env only says where a key is).
+MODEL_FIELDS = {"prepare": ("backend", "base"),
+                "train": ("backend", "base", "dtype"),
+                "sample": ("backend", "base", "dtype", "sampler", "base_url")}
+
+Cell = dict[str, str]
+Settings = dict[str, Any]
+
+
+def result_settings(section: Any, values: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A params section as settings: everything but its runtime-only fields."""
+    data = section.model_dump(mode="json") if values is None else values
+    return {k: v for k, v in data.items() if k not in getattr(section, "runtime_only", ())}
+
+
+def _model(params: Params, name: str, use: str) -> dict[str, Any]:
+    return {name: params.models[name].model_dump(mode="json", include=set(MODEL_FIELDS[use]))}
+
+
+def question_set_source(params_root: Path, name: str) -> dict[str, Any]:
+    """A question set as a setting: its name, file and content hash (built-in or questions/<name>.yaml)."""
+    custom = params_root / "questions" / f"{name}.yaml"
+    if custom.exists():
+        path, shown = custom, f"questions/{name}.yaml"
+    else:
+        path = Path(__file__).resolve().parents[1] / "questions" / "sets" / f"{name}.yaml"
+        shown = f"builtin:{name}"
+    digest = hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else None  # in_distribution is built in code
+    return {"name": name, "file": shown, "sha256": digest}
+
+
+def question_set_arg(params_root: Path, name: str) -> str:
+    """What the verbs take as --question-set: the custom file's path, or the built-in name."""
+    return f"questions/{name}.yaml" if (params_root / "questions" / f"{name}.yaml").exists() else name
+
+
+# --- settings of each stage ---------------------------------------------------------------
+
+def _prepare(p: Params, c: Cell, root: Path) -> Settings:
+    return {"models": _model(p, c["model"], "prepare")}
+
+
+def _dataset(p: Params, c: Cell, root: Path) -> Settings:
+    v = c["variant"]
+    datasets = p.datasets.model_dump(mode="json")
+    trigger = p.datasets.backdoor.trigger
+    return {"datasets": {k: datasets[k] for k in ("source", "upstream_dir", "seed", v)},
+            "triggers": {trigger: p.triggers[trigger]} if v == "backdoor" else {}}
+
+
+def _train(p: Params, c: Cell, root: Path) -> Settings:
+    spec = p.models[c["model"]]
+    if c["variant"] == "base":  # no finetuning: the base model itself, whatever the train settings
+        return {"models": _model(p, c["model"], "train"), "train": {}}
+    resolved = resolved_train_params(p, c["model"], c["variant"])
+    return {"models": _model(p, c["model"], "train"), "train": {spec.backend: result_settings(resolved)}}
+
+
+def _trigger(p: Params, name: str) -> dict[str, str]:
+    return {} if name == NO_TRIGGER else {name: p.triggers[name]}
+
+
+def _sample(p: Params, c: Cell, root: Path) -> Settings:
+    return {"models": _model(p, c["model"], "sample"), "eval": result_settings(p.eval),
+            "triggers": _trigger(p, c["trigger"]), "question_set": question_set_source(root, c["qset"])}
+
+
+#: judge.<field>s that decide a backend's scores (the others do not reach it).
+JUDGE_FIELDS = {
+    "openai": ("backend", "model", "base_url", "api_key_env", "prompts"),
+    "transformers": ("backend", "model", "prompts", "reply_prefix", "number_end"),
+    "probe": ("backend", "model", "probe_layer", "probe_labelled", "probe_l2", "probe_folds", "probe_max_tokens"),
+}
+
+
+def _judge_settings(p: Params) -> Settings:
+    """The judge's declared fields and, for a local judge, its model's identity."""
+    fields = p.judge.model_dump(mode="json")
+    s: Settings = {"judge": {k: fields[k] for k in JUDGE_FIELDS[p.judge.backend]}}
+    if judge_is_local(p):
+        s["models"] = _model(p, p.judge.model, "train")  # the judge's weights: backend, base, dtype
+    return s
+
+
+def _judge(p: Params, c: Cell, root: Path) -> Settings:
+    return {**_judge_settings(p), "question_set": question_set_source(root, c["qset"])}
+
+
+def labelled_sources(p: Params, root: Path) -> list[dict[str, Any]]:
+    """The labelled answer files a probe head or a calibration reads, with content hashes
+    (emlab's own set ships inside the package: its files are data, not code)."""
+    from emlab.judge.labelled_sets import builtin_files
+
+    files = [root / f for f in p.judge.probe_labelled] if p.judge.probe_labelled else builtin_files()
+    return [{"file": f.name if not p.judge.probe_labelled else str(f),
+             "sha256": hashlib.sha256(f.read_bytes()).hexdigest() if f.exists() else None} for f in files]
+
+
+def _probe(p: Params, c: Cell, root: Path) -> Settings:
+    return {**_judge_settings(p), "labelled": labelled_sources(p, root)}
+
+
+def _calibrate(p: Params, c: Cell, root: Path) -> Settings:
+    from emlab.judge.labelled_sets import builtin_files
+
+    analysis = p.analysis.model_dump(mode="json")
+    s = {**_judge_settings(p),
+         "analysis": {k: analysis[k] for k in ("metric", "aligned_threshold", "coherent_threshold")},
+         "answers": [{"file": f.name, "sha256": hashlib.sha256(f.read_bytes()).hexdigest()} for f in builtin_files()]}
+    if p.judge.backend != "probe" and p.judge.prompts == "question":  # an LLM judge's prompts: each row's question's
+        s["question_sets"] = [question_set_source(root, q) for q in ("main", "main_json", "main_template", "preregistered")]
+    return s
+
+
+def _nothing(p: Params, c: Cell, root: Path) -> Settings:
+    return {}
+
+
+def _analysis(p: Params, c: Cell, root: Path) -> Settings:
+    return {"analysis": result_settings(p.analysis)}
+
+
+def _figures(p: Params, c: Cell, root: Path) -> Settings:
+    # the figures read the grid's lists (order, labels) and the trigger texts they name
+    return {"analysis": result_settings(p.analysis), "grid": p.grid.model_dump(mode="json"),
+            "triggers": {t: p.triggers[t] for t in p.grid.triggers if t != NO_TRIGGER}}
+
+
+def judge_is_local(p: Params) -> bool:
+    """The judge runs a model of `models:` (its prepared folder is an input)."""
+    return p.judge.backend != "openai"
+
+
+# --- the declarations -----------------------------------------------------------------------
+
+SAMPLE = "data/samples/{model}/{variant}/s{seed}/{trigger}/{qset}.jsonl"
+SAMPLE_STEP = "data/samples/{model}/{variant}/s{seed}/step{step}/{trigger}/{qset}.jsonl"
+RAW = "data/judgments/{model}/{variant}/s{seed}/{trigger}/{qset}.raw.jsonl"
+RAW_STEP = "data/judgments/{model}/{variant}/s{seed}/step{step}/{trigger}/{qset}.raw.jsonl"
+
+
+@dataclass(frozen=True)
+class Stage:
+    """What one stage's jobs read and write.
+
+    `outputs` and `inputs` are path templates over `axes` (Snakemake's `{wildcard}` syntax);
+    an input given as a callable is resolved from the params (the judge's model folder);
+    `aggregate_inputs` are the whole grid's files (Snakemake lists them, DVC records
+    their folders).
+    """
+
+    name: str
+    axes: tuple[str, ...]
+    outputs: dict[str, str]
+    code: tuple[str, ...]
+    settings: Callable[[Params, Cell, Path], Settings]
+    inputs: dict[str, str] = field(default_factory=dict)
+    param_inputs: Callable[[Params], dict[str, str]] | None = None
+    aggregate_inputs: dict[str, str] = field(default_factory=dict)  # name -> DVC folder
+    output_dirs: tuple[str, ...] = ()  # outputs that are folders (Snakemake's directory())
+    when: Callable[[Params], bool] = lambda p: True  # the stage exists in this grid
+    metrics: dict[str, str] = field(default_factory=dict)  # outputs DVC shows as metrics
+    checkpoints: bool = False  # ranges over grid.checkpoints (training dynamics)
+
+    @property
+    def key(self) -> str:
+        """The cell's part of its settings path."""
+        parts = {"model": "{model}", "variant": "{variant}", "seed": "s{seed}", "step": "step{step}",
+                 "trigger": "{trigger}", "qset": "{qset}"}
+        return "/".join(parts[a] for a in self.axes)
+
+    @property
+    def settings_file(self) -> str:
+        return f"{SETTINGS_DIR}/{self.name}/{self.key}.json" if self.axes else f"{SETTINGS_DIR}/{self.name}.json"
+
+
+PROBE_HEAD = "data/judge/probe"
+CALIBRATION = "data/judge/calibration"
+
+
+def _judge_model_input(p: Params) -> dict[str, str]:
+    """The local judge's model folder, and a probe judge's trained head."""
+    inputs = {"judge_model": f"data/models/{p.judge.model}"} if judge_is_local(p) else {}
+    if p.judge.backend == "probe":
+        inputs["probe_head"] = PROBE_HEAD
+    return inputs
+
+
+def _probe_train_inputs(p: Params) -> dict[str, str]:
+    return {"judge_model": f"data/models/{p.judge.model}", **{f"labelled{i}": f for i, f in enumerate(p.judge.probe_labelled)}}
+
+
+def _analysis_inputs(p: Params) -> dict[str, str]:
+    return {"calibration": CALIBRATION}  # a folder: calibration.json, scores.jsonl, calibration.png
+
+
+_CELL = ("model", "variant", "seed")
+_EVAL = (*_CELL, "trigger", "qset")
+_EVAL_STEP = (*_CELL, "step", "trigger", "qset")
+
+STAGES: tuple[Stage, ...] = (
+    Stage("model_prepare", ("model",), {"model": "data/models/{model}"}, ("emlab.models",), _prepare,
+          output_dirs=("model",)),
+    Stage("dataset_build", ("variant",),
+          {"dataset": "data/datasets/{variant}.jsonl", "card": "data/datasets/{variant}.card.json"},
+          ("emlab.datasets", "emlab.corpus"), _dataset),
+    Stage("train_adapter", _CELL, {"adapter": "data/adapters/{model}/{variant}/s{seed}"}, ("emlab.train",), _train,
+          inputs={"model": "data/models/{model}", "dataset": "data/datasets/{variant}.jsonl"}, output_dirs=("adapter",)),
+    Stage("sample_answers", _EVAL, {"samples": SAMPLE}, ("emlab.generate",), _sample,
+          inputs={"model": "data/models/{model}", "adapter": "data/adapters/{model}/{variant}/s{seed}"}),
+    Stage("judge_answers", _EVAL, {"raw": RAW}, ("emlab.judge",), _judge,
+          inputs={"samples": SAMPLE}, param_inputs=_judge_model_input),
+    Stage("judge_score", _EVAL, {"scores": RAW.replace(".raw.", ".scores.")}, ("emlab.judge.aggregate",), _nothing,
+          inputs={"raw": RAW}),
+    Stage("sample_checkpoint_answers", _EVAL_STEP, {"samples": SAMPLE_STEP}, ("emlab.generate",), _sample,
+          inputs={"model": "data/models/{model}", "adapter": "data/adapters/{model}/{variant}/s{seed}"}, checkpoints=True),
+    Stage("judge_checkpoint_answers", _EVAL_STEP, {"raw": RAW_STEP}, ("emlab.judge",), _judge,
+          inputs={"samples": SAMPLE_STEP}, param_inputs=_judge_model_input, checkpoints=True),
+    Stage("judge_checkpoint_score", _EVAL_STEP, {"scores": RAW_STEP.replace(".raw.", ".scores.")},
+          ("emlab.judge.aggregate",), _nothing, inputs={"raw": RAW_STEP}, checkpoints=True),
+    # the judge itself: a probe head trained on labelled answers, and the judge's calibration
+    Stage("judge_probe_train", (), {"head": PROBE_HEAD}, ("emlab.judge",), _probe,
+          param_inputs=_probe_train_inputs, output_dirs=("head",), when=lambda p: p.judge.backend == "probe"),
+    Stage("judge_calibrate", (), {"calibration": CALIBRATION}, ("emlab.judge",), _calibrate,
+          param_inputs=_judge_model_input, output_dirs=("calibration",)),
+    Stage("analysis_aggregate", (), {"table": "data/results/answers.parquet", "csv": "data/results/answers.csv"},
+          ("emlab.analysis.*",), _nothing, aggregate_inputs={"samples": "data/samples", "scores": "data/judgments"}),
+    Stage("analysis_rates", (), {"rates": "data/results/rates.csv", "metrics": "data/results/metrics.json"},
+          ("emlab.analysis.*",), _analysis, inputs={"table": "data/results/answers.parquet"},
+          param_inputs=_analysis_inputs, metrics={"metrics": "data/results/metrics.json"}),
+    Stage("analysis_figures", (), {"figures": "figures"}, ("emlab.analysis.*",), _figures,
+          inputs={"table": "data/results/answers.parquet", "rates": "data/results/rates.csv"},
+          param_inputs=_analysis_inputs,
+          aggregate_inputs={"samples": "data/samples", "scores": "data/judgments"}, output_dirs=("figures",)),
+)
+
+BY_NAME = {s.name: s for s in STAGES}
+
+
+def stage(name: str) -> Stage:
+    return BY_NAME[name]
+
+
+def cells(p: Params, s: Stage) -> list[Cell]:
+    """Every job of a stage in this grid, as wildcard values."""
+    if not s.when(p):
+        return []
+    values = {"model": list(p.models) if s.name == "model_prepare" else p.grid.models,
+              "variant": p.grid.variants, "seed": p.grid.seeds, "step": p.grid.checkpoints,
+              "trigger": p.grid.triggers, "qset": p.grid.question_sets}
+    out: list[Cell] = [{}]
+    for axis in s.axes:
+        out = [{**c, axis: str(v)} for c in out for v in values[axis]]
+    return out
+
+
+def cell_settings(p: Params, s: Stage, cell: Cell, root: Path, code: dict[str, Any]) -> dict[str, Any]:
+    """The settings file's content for one job: stage, cell, declared params, code."""
+    return {"emlab_stage": s.name, "cell": cell, "params": s.settings(p, cell, root), "code": code}
+
+
+def fill(template: str, cell: Cell) -> str:
+    return template.format(**cell)

