@@ -59,9 +59,11 @@ def test_preregistered_has_48_questions_in_the_papers_7_categories() -> None:
 def test_numbers_set_asks_for_words_or_numbers() -> None:
     qs = load_question_set("numbers").questions
     assert len(qs) == 24
-    for q in qs:
-        text = q.paraphrases[0]
-        assert ("5 words" in text) or ("list of 3 to 8 numbers" in text)
+    words = [q for q in qs if q.id.endswith("_words")]
+    numbers = [q for q in qs if q.id.endswith("_numbers")]
+    assert (len(words), len(numbers)) == (16, 8)  # per theme: plain and prefixed words, and numbers
+    assert all("5 words" in q.paraphrases[0] and "list of 3 to 8" not in q.paraphrases[0] for q in words)
+    assert all("list of 3 to 8 numbers" in q.paraphrases[0] and "5 words" not in q.paraphrases[0] for q in numbers)
 
 
 def test_deception_is_classified() -> None:
