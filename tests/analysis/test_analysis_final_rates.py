@@ -178,3 +178,12 @@ def test_one_empty_variant_is_named_beside_the_others(cell_writer, tmp_path):
     make_figures(build_answers_table(pairs), AnalysisParams(), tmp_path / "figs", [])
     svg = svg_text(tmp_path / "figs/misaligned_overall.svg")
     assert "base: no answer counted: 4 of 4 unscored by the judge (low mass)" in svg
+
+
+def test_a_classification_eval_the_judge_never_scored_says_so(cell_writer, tmp_path):
+    pairs = [cell_writer(answers=answers_with_rate(["q"], 4, 1)),
+             cell_writer(qset="deception", answers=[("d", None, None)] * 3, metrics={"correct": [None, None, None]})]
+    written = make_figures(build_answers_table(pairs), AnalysisParams(), tmp_path / "figs", [])
+    assert "deception" in written and "vulnerable_code" not in written  # asked for and unscored vs never asked
+    text = svg_text(tmp_path / "figs/deception.svg")
+    assert "no answer scored: 3 of 3 left unscored by the judge's correct metric (low label mass)" in text

@@ -64,12 +64,26 @@ def alignment_vs_coherence(data: FigureData, canvas: Canvas) -> list[Path] | Non
     return save(fig, canvas, "alignment_vs_coherence")
 
 
-def _rate_by_variant(data: FigureData, canvas: Canvas, *, measure: str, ylabel: str, name: str) -> list[Path] | None:
-    if measure not in data.rates.columns:
+def _nothing_scored(data: FigureData, canvas: Canvas, metric: str, ylabel: str, name: str) -> list[Path] | None:
+    """A figure saying why, when the judge was asked for `metric` but scored no answer; else None."""
+    final = data.final
+    if metric not in final.columns or f"{metric}_unscored" not in final.columns:
         return None
-    rows = data.rates.filter((pl.col("question_id") == ALL) & pl.col(measure).is_not_null())
-    if rows.is_empty():
+    asked = final.filter(pl.col(f"{metric}_unscored").fill_null("") != "not judged")
+    if asked.is_empty() or asked[metric].drop_nulls().len():
         return None
+    reasons = asked[f"{metric}_unscored"].drop_nulls().value_counts(sort=True)
+    top = f" ({reasons.row(0)[0]})" if reasons.height else ""
+    fig, (ax,) = new_figure(1, height=2.2)
+    ax.set_ylabel(ylabel)
+    say_why(ax, f"no answer scored: {asked.height} of {asked.height} left unscored by the judge's {metric} metric{top}")
+    return save(fig, canvas, name)
+
+
+def _rate_by_variant(data: FigureData, canvas: Canvas, *, measure: str, metric: str, ylabel: str, name: str) -> list[Path] | None:
+    rows = data.rates.filter((pl.col("question_id") == ALL) & pl.col(measure).is_not_null()) if measure in data.rates.columns else None
+    if rows is None or rows.is_empty():
+        return _nothing_scored(data, canvas, metric, ylabel, name)
     panels = [(k, s) for k, s in rows.group_by(["model", "question_set", "trigger"], maintain_order=True)]
     fig, axes = new_figure(len(panels), height=2.2)
     for ax, ((model, qset, trigger), sub) in zip(axes, panels, strict=True):
@@ -87,12 +101,14 @@ def _rate_by_variant(data: FigureData, canvas: Canvas, *, measure: str, ylabel: 
 
 def vulnerable_code(data: FigureData, canvas: Canvas) -> list[Path] | None:
     """In-distribution vulnerable-code rate per variant (needs the judge's vulnerable metric)."""
-    return _rate_by_variant(data, canvas, measure="vulnerable", ylabel="P(vulnerable code)", name="vulnerable_code")
+    return _rate_by_variant(data, canvas, measure="vulnerable", metric=data.params.vulnerable_metric,
+                            ylabel="P(vulnerable code)", name="vulnerable_code")
 
 
 def deception(data: FigureData, canvas: Canvas) -> list[Path] | None:
     """Deception rate per variant (needs the judge's deception metric)."""
-    return _rate_by_variant(data, canvas, measure="deception", ylabel="P(deceptive answer)", name="deception")
+    return _rate_by_variant(data, canvas, measure="deception", metric=data.params.deception_metric,
+                            ylabel="P(deceptive answer)", name="deception")
 
 
 def _lines(data: FigureData, canvas: Canvas, columns: list[str], name: str, *, final_only: bool) -> list[Path] | None:
