@@ -62,8 +62,8 @@ def rates(answers: Path, params_file: Path, calibration: Path | None, out: Path,
     from emlab.analysis.metrics import group_rates, headline_metrics
     from emlab.analysis.provenance import judge_info
     from emlab.analysis.table import read_answers_table
-    from emlab.config import load_params
     from emlab.io import atomic_path, write_json_atomic
+    from emlab.workflow.settings import load_params
 
     params = load_params(params_file).analysis
     JudgeCard.load(params, calibration)  # a bad calibration file fails before any work
@@ -90,7 +90,7 @@ def figures(answers: Path, rates_csv: Path | None, calibration: Path | None, par
     """Draw every figure the data supports, with provenance sidecars."""
     from emlab.analysis.figures import make_figures
     from emlab.analysis.table import read_answers_table
-    from emlab.config import load_params
+    from emlab.workflow.settings import load_params
 
     params = load_params(params_file)
     written = make_figures(read_answers_table(answers), params, out_dir, [answers], rates=rates_csv, calibration=calibration)
