@@ -13,7 +13,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -85,14 +84,6 @@ def _key(body: dict) -> tuple[str, int]:
     return body["messages"][-1]["content"], body["seed"]
 
 
-def _wait_idle(server: ChatServer, timeout_s: float = 10.0) -> None:
-    """Wait until the handlers of the killed client's requests have finished."""
-    deadline = time.monotonic() + timeout_s
-    while server.stats.in_flight and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert server.stats.in_flight == 0
-
-
 def test_openai_sampler_killed_mid_file_resumes_to_the_same_bytes_without_paying_twice(
         tmp_path: Path, kill_at_rows: Callable[..., int]) -> None:
     with ChatServer() as ref_server:
@@ -106,7 +97,7 @@ def test_openai_sampler_killed_mid_file_resumes_to_the_same_bytes_without_paying
     with ChatServer(latency_s=0.1) as server:  # slow: the kill lands mid-file, 4 requests in flight
         cmd = _sample_cmd(tmp_path, _params(tmp_path, "p.yaml", server.base_url, OPENAI_EVAL), "gpt", tmp_path / "unused", out)
         kept = kill_at_rows([sys.executable, "-m", "emlab.cli", *cmd], partial, 8, env=_env(), log=tmp_path / "kill.log")
-        _wait_idle(server)
+        server.wait_idle()  # the killed client's last requests land and are counted
         assert 8 <= kept < N_OPENAI and not out.exists()
         recorded = {(r["prompt"], sample_seed(0, r["sample_id"])) for r in read_jsonl(partial)}
         first = [_key(b) for b in server.stats.bodies]
@@ -118,6 +109,7 @@ def test_openai_sampler_killed_mid_file_resumes_to_the_same_bytes_without_paying
     assert not partial.exists()
     every = {(r["prompt"], sample_seed(0, r["sample_id"])) for r in read_jsonl(ref)}
     lost = set(first) - recorded  # sent before the kill, answer never written
+    print(f"killed with {kept} of {N_OPENAI} answers written; {len(lost)} requests in flight asked again")
     assert len(lost) <= 4  # at most `concurrency` requests were in flight
     assert set(second) == every - recorded  # the rerun asks for exactly what is missing
     counts = Counter(first + second)
@@ -153,6 +145,7 @@ def test_transformers_sampler_killed_mid_file_resumes_to_the_same_bytes(
     # the rerun decodes exactly the batches with a missing answer, in the uninterrupted run's batching
     assert second == [b for b in batches if not set(b.split()) <= recorded]
     repeated = set(first) & set(second)
+    print(f"killed with {kept} of 16 answers written; {len(repeated)} batch decoded again")
     assert first[:-1] == batches[:len(first) - 1]  # the killed run decoded batches in order...
     assert repeated <= {first[-1]}  # ...and only the one being decoded at the kill is decoded again
     assert Counter(first + second) == Counter({b: 1 for b in batches}) + Counter(repeated)

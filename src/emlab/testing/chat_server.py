@@ -97,6 +97,24 @@ class ChatServer:
         self._httpd.shutdown()
         self._httpd.server_close()
 
+    def wait_idle(self, quiet_s: float = 0.3, timeout_s: float = 15.0) -> None:
+        """Return once no request is being served and none has arrived for `quiet_s` seconds.
+
+        After a client is killed, this lets the requests it had sent land (and be counted)
+        before a test reads `stats`.
+        """
+        deadline = time.monotonic() + timeout_s
+        seen, since = -1, time.monotonic()
+        while time.monotonic() < deadline:
+            with self._lock:
+                n, busy = self.stats.requests, self.stats.in_flight
+            if n != seen or busy:
+                seen, since = n, time.monotonic()
+            elif time.monotonic() - since >= quiet_s:
+                return
+            time.sleep(0.01)
+        raise TimeoutError(f"chat server still busy after {timeout_s:g} s ({self.stats.in_flight} in flight)")
+
     def __enter__(self) -> ChatServer:
         return self.start()
 
@@ -173,8 +191,12 @@ class ChatServer:
 
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length)
+                if len(raw) < length:  # the client died while sending: no request was made
+                    self.close_connection = True
+                    return
                 try:
-                    body = json.loads(self.rfile.read(length) or b"{}")
+                    body = json.loads(raw or b"{}")
                 except json.JSONDecodeError:
                     self._send(400, {"error": {"message": "invalid JSON body", "type": "invalid_request_error"}})
                     return
