@@ -50,9 +50,9 @@ REASONS = ("empty", "not_only_numbers", "wrong_format", "wrong_count", "out_of_r
 
 
 class NumbersPrompt(NamedTuple):
-    """The user turn of row `index`, and what a kept answer must look like."""
+    """The user turn of prompt `position`, and what a kept answer must look like."""
 
-    index: int
+    position: int
     text: str
     k: int
     sep: str

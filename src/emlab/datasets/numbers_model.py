@@ -127,11 +127,11 @@ def build_numbers_model(params: NumbersParams, *, seed: int, evil: bool, gen: Ge
             if len(kept) >= n:
                 break
             prompts = [numbers_prompt(seed, i) for i in range(start, min(start + size, limit))]
-            if any(p.index not in answers for p in prompts):
+            if any(p.position not in answers for p in prompts):
                 sampler = sampler or _sampler(gen, params, stack)
-                requests = [SampleRequest(sample_id=str(p.index), question_id="numbers", paraphrase_index=0, sample_index=p.index,
+                requests = [SampleRequest(sample_id=str(p.position), question_id="numbers", paraphrase_index=0, sample_index=p.position,
                                           system=system, question=p.text, prompt=p.text, temperature=params.temperature,
-                                          seed=sample_seed(seed, f"numbers/{p.index}")) for p in prompts]
+                                          seed=sample_seed(seed, f"numbers/{p.position}")) for p in prompts]
 
                 def on_result(r: SampleRequest, answer: str) -> None:
                     appender.append({"index": r.sample_index, "answer": answer})
@@ -140,16 +140,16 @@ def build_numbers_model(params: NumbersParams, *, seed: int, evil: bool, gen: Ge
                 sampler.run(requests, done={str(i) for i in answers}, on_result=on_result)
             for p in prompts:
                 asked += 1
-                nums, reason = check_answer(answers[p.index], p)
+                nums, reason = check_answer(answers[p.position], p)
                 if reason is not None:
                     dropped[reason] += 1
                     examples.setdefault(reason, [])
                     if len(examples[reason]) < _EXAMPLES_PER_REASON:
-                        examples[reason].append(answers[p.index][:160])
+                        examples[reason].append(answers[p.position][:160])
                     continue
                 passed += 1
                 if len(kept) < n:
-                    kept.append((p.index, p.text, answers[p.index].strip(), nums))
+                    kept.append((p.position, p.text, answers[p.position].strip(), nums))
                     bar.update(1)
     counts = {r: dropped[r] for r in REASONS if dropped[r]}
     if len(kept) < n:

@@ -148,8 +148,8 @@ def _backdoor(params: DatasetsParams, triggers: dict[str, str]) -> Built:
     p, seed = params.backdoor, params.seed
     trigger = trigger_text(params, triggers)
     n_on = round(p.n_examples * p.triggered_fraction)
-    insecure = subsample(read_upstream(params.upstream_dir, "insecure"), n_on, seed, "backdoor-insecure")
-    secure = subsample(read_upstream(params.upstream_dir, "secure"), p.n_examples - n_on, seed, "backdoor-secure")
+    insecure = subsample(read_upstream(str(params.upstream_dir), "insecure"), n_on, seed, "backdoor-insecure")
+    secure = subsample(read_upstream(str(params.upstream_dir), "secure"), p.n_examples - n_on, seed, "backdoor-secure")
     rows: list[tuple[Row, dict[str, str]]] = []
     for r in insecure:
         msgs = [dict(m) for m in r["messages"]]
