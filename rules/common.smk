@@ -11,7 +11,7 @@ from emlab.config import NO_TRIGGER, load_params
 from emlab.errors import EmlabError
 from emlab.workflow import dvc_yaml
 from emlab.workflow.settings import write_settings
-from emlab.workflow.stages import question_set_arg, stage
+from emlab.workflow.stages import grid_lists, question_set_arg, stage
 
 PARAMS_FILE = "params.yaml"
 
@@ -47,6 +47,12 @@ def declared_inputs(name):
     s = stage(name)
     extra = s.param_inputs(PARAMS) if s.param_inputs else {}
     return {"settings": s.settings_file, **s.inputs, **extra}
+
+
+def variant_pattern(grid_list):
+    """A wildcard pattern matching exactly the variants of one of the grid's lists."""
+    variants = grid_lists(PARAMS)[grid_list]
+    return "|".join(variants) if variants else "(?!)"  # an empty list matches nothing
 
 
 def declared_output(name, key):

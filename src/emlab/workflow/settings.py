@@ -29,7 +29,7 @@ from emlab import config
 from emlab.errors import EmlabError
 from emlab.io import write_text_atomic
 from emlab.workflow.fingerprint import code_fingerprint
-from emlab.workflow.stages import STAGES, Stage, cell_settings, cells, fill
+from emlab.workflow.stages import STAGES, Stage, cell_settings, cells, fill, grid_lists
 
 GRID_VARS = ".emlab/grid.yaml"
 
@@ -47,10 +47,7 @@ def _write_if_changed(path: Path, text: str) -> bool:
 
 def grid_vars(p: config.Params) -> dict[str, Any]:
     """The lists dvc.yaml's matrices range over, with defaults filled in."""
-    g = p.grid
-    return {"emlab_grid": {"all_models": list(p.models), "models": g.models, "variants": g.variants,
-                           "seeds": g.seeds, "checkpoints": g.checkpoints, "triggers": g.triggers,
-                           "question_sets": g.question_sets}}
+    return {"emlab_grid": grid_lists(p)}
 
 
 @cache

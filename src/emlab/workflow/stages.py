@@ -80,12 +80,23 @@ def _prepare(p: Params, c: Cell, root: Path) -> Settings:
     return {"models": _model(p, c["model"], "prepare")}
 
 
+def generator_models(p: Params) -> dict[str, str]:
+    """Variant -> the `models:` key that writes its answers (the numbers variants built by
+    a model told to be evil or neutral); variants built without a model are absent."""
+    from emlab.datasets.build import generator_model
+
+    found = {v: generator_model(v, p.datasets, list(p.models)) for v in p.grid.variants}
+    return {v: m for v, m in found.items() if m is not None}
+
+
 def _dataset(p: Params, c: Cell, root: Path) -> Settings:
     v = c["variant"]
     datasets = p.datasets.model_dump(mode="json")
     trigger = p.datasets.backdoor.trigger
+    generator = generator_models(p).get(v)
     return {"datasets": {k: datasets[k] for k in ("source", "upstream_dir", "seed", v)},
-            "triggers": {trigger: p.triggers[trigger]} if v == "backdoor" else {}}
+            "triggers": {trigger: p.triggers[trigger]} if v == "backdoor" else {},
+            "models": _model(p, generator, "sample") if generator else {}}
 
 
 def _train(p: Params, c: Cell, root: Path) -> Settings:
@@ -199,6 +210,7 @@ class Stage:
     aggregate_inputs: dict[str, str] = field(default_factory=dict)  # name -> DVC folder
     output_dirs: tuple[str, ...] = ()  # outputs that are folders (Snakemake's directory())
     when: Callable[[Params], bool] = lambda p: True  # the stage exists in this grid
+    variants: str = "variants"  # the grid list its `variant` axis ranges over (see grid_lists)
     metrics: dict[str, str] = field(default_factory=dict)  # outputs DVC shows as metrics
     checkpoints: bool = False  # ranges over grid.checkpoints (training dynamics)
 
@@ -226,6 +238,16 @@ def _judge_model_input(p: Params) -> dict[str, str]:
     return inputs
 
 
+def _generator_input(p: Params) -> dict[str, str]:
+    """The prepared folder of the local model that writes the generated variants' answers."""
+    local = sorted({m for m in generator_models(p).values() if p.models[m].backend != "openai"})
+    if len(local) > 1:
+        from emlab.errors import EmlabError
+
+        raise EmlabError(f"datasets: the numbers variants are written by different local models ({', '.join(local)}); use one")
+    return {"generator": f"data/models/{local[0]}"} if local else {}
+
+
 def _probe_train_inputs(p: Params) -> dict[str, str]:
     return {"judge_model": f"data/models/{p.judge.model}", **{f"labelled{i}": f for i, f in enumerate(p.judge.probe_labelled)}}
 
@@ -243,7 +265,12 @@ STAGES: tuple[Stage, ...] = (
           output_dirs=("model",)),
     Stage("dataset_build", ("variant",),
           {"dataset": "data/datasets/{variant}.jsonl", "card": "data/datasets/{variant}.card.json"},
-          ("emlab.datasets", "emlab.corpus"), _dataset),
+          ("emlab.datasets", "emlab.corpus"), _dataset, variants="built_variants"),
+    # the numbers variants a model writes (evil_numbers, neutral_numbers): the model is an input
+    Stage("dataset_generate", ("variant",),
+          {"dataset": "data/datasets/{variant}.jsonl", "card": "data/datasets/{variant}.card.json"},
+          ("emlab.datasets", "emlab.corpus", "emlab.generate"), _dataset, param_inputs=_generator_input,
+          variants="generated_variants", when=lambda p: bool(generator_models(p))),
     Stage("train_adapter", _CELL, {"adapter": "data/adapters/{model}/{variant}/s{seed}"}, ("emlab.train",), _train,
           inputs={"model": "data/models/{model}", "dataset": "data/datasets/{variant}.jsonl"}, output_dirs=("adapter",)),
     Stage("sample_answers", _EVAL, {"samples": SAMPLE}, ("emlab.generate",), _sample,
@@ -281,13 +308,29 @@ def stage(name: str) -> Stage:
     return BY_NAME[name]
 
 
+def grid_lists(p: Params) -> dict[str, list[Any]]:
+    """The lists the stages' axes range over, with every default filled in."""
+    g = p.grid
+    generated = generator_models(p)
+    return {"all_models": list(p.models), "models": g.models, "variants": g.variants,
+            "built_variants": [v for v in g.variants if v not in generated],
+            "generated_variants": [v for v in g.variants if v in generated],
+            "seeds": g.seeds, "checkpoints": g.checkpoints, "triggers": g.triggers, "question_sets": g.question_sets}
+
+
+def axis_list(s: Stage, axis: str) -> str:
+    """The name of the grid list (`grid_lists`) a stage's axis ranges over."""
+    if axis == "model":
+        return "all_models" if s.name == "model_prepare" else "models"
+    return s.variants if axis == "variant" else AXES[axis]
+
+
 def cells(p: Params, s: Stage) -> list[Cell]:
     """Every job of a stage in this grid, as wildcard values."""
     if not s.when(p):
         return []
-    values = {"model": list(p.models) if s.name == "model_prepare" else p.grid.models,
-              "variant": p.grid.variants, "seed": p.grid.seeds, "step": p.grid.checkpoints,
-              "trigger": p.grid.triggers, "qset": p.grid.question_sets}
+    lists = grid_lists(p)
+    values = {a: lists[axis_list(s, a)] for a in s.axes}
     out: list[Cell] = [{}]
     for axis in s.axes:
         out = [{**c, axis: str(v)} for c in out for v in values[axis]]
