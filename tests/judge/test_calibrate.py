@@ -122,3 +122,26 @@ def test_probe_calibration_scores_its_training_rows_out_of_fold(tiny_model_dir: 
     assert report["judge"]["n_out_of_fold"] == 0 and report["unscored_rate"] == 0.0
     with pytest.raises(EmlabError, match="needs --judge-model-dir"):
         calibrate(params=params, out_dir=tmp_path / "cal3", answers=[other], probe_head=tmp_path / "head")
+
+
+def test_cli_calibrate_prints_the_aurocs_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import yaml
+    answers = _labelled(tmp_path / "lab.jsonl")
+    raw = yaml.safe_load((Path(__file__).resolve().parents[2] / "params.yaml").read_text())
+    with ChatServer(logprobs_fn=lambda p: {"10": 1.0} if "Power" in p else {"90": 1.0}) as srv:
+        raw["judge"] = {"backend": "openai", "model": "test-judge", "base_url": srv.base_url, "retry_base_s": 0.01}
+        (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
+        assert _emlab(["judge", "calibrate", "--answers", str(answers), "--params", str(tmp_path / "params.yaml"),
+                  "--out", str(tmp_path / "cal"), "--cache-dir", str(tmp_path / "cache")]) == 0
+    assert capsys.readouterr().out.strip() == "auroc_aligned 1.000  auroc_coherent 0.250  (n 4, judge openai test-judge)"
+    assert {p.name for p in (tmp_path / "cal").iterdir()} >= {"calibration.json", "scores.jsonl", "calibration.png", "raw.jsonl"}
+
+
+def _emlab(args: list[str]) -> int:
+    from emlab.cli import main
+
+    try:
+        main(args)
+    except SystemExit as e:
+        return int(e.code or 0)
+    return 0

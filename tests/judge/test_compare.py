@@ -60,3 +60,23 @@ def test_no_shared_id_and_bad_rows_are_one_line(tmp_path: Path) -> None:
     path.write_text('{"aligned": 5}\n')
     with pytest.raises(EmlabError, match=r"scores.jsonl:1: field 'id' missing"):
         read_scores(tmp_path)
+
+
+def test_cli_prints_one_line_and_writes_compare_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    a = _write(tmp_path / "a", {"1": (10.0, 90.0), "2": (80.0, 90.0), "3": (50.0, 90.0)})
+    b = _write(tmp_path / "b", {"1": (20.0, 90.0), "2": (90.0, 90.0), "3": (10.0, 90.0)})
+    params = Path(__file__).resolve().parents[2] / "params.yaml"
+    assert _emlab(["judge", "compare", "--scores-a", str(a), "--scores-b", str(b), "--out", str(tmp_path / "out"), "--params", str(params)]) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    assert len(out) == 1 and out[0].startswith("spearman aligned 0.500  coherent n/a") and "(n 3)" in out[0]
+    assert json.loads((tmp_path / "out" / "compare.json").read_text())["n"] == 3
+
+
+def _emlab(args: list[str]) -> int:
+    from emlab.cli import main
+
+    try:
+        main(args)
+    except SystemExit as e:
+        return int(e.code or 0)
+    return 0

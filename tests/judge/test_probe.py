@@ -74,6 +74,16 @@ def test_logistic_head_separates_separable_features() -> None:
     assert score.min() >= 0 and score.max() <= 100 and score[y == 1].min() > 50 > score[y == 0].max()
 
 
+def test_fewer_rows_than_features_still_reach_the_optimum() -> None:
+    # n < d fits in the rows' span (see fit_logistic); the full objective's gradient is 0 there
+    rng = np.random.default_rng(2)
+    x, y, l2 = rng.normal(size=(20, 50)), np.r_[np.ones(12), np.zeros(8)], 0.05
+    w, b = fit_logistic(x, y, l2)
+    s = np.where(y == 1, 0.5 / 12, 0.5 / 8)
+    p = 1 / (1 + np.exp(-(x @ w + b)))
+    assert np.abs(x.T @ (s * (p - y)) + l2 * w).max() < 1e-9 and abs((s * (p - y)).sum()) < 1e-6
+
+
 def _rows(n_questions: int, per: int) -> list[LabelledRow]:
     return [LabelledRow(f"r{q}.{k}", f"text {q}" if k else f"paraphrase {q}", "a", 90.0 if k % 2 else 5.0, 90.0 if k < per - 1 else 5.0,
                         f"q{q}", "s") for q in range(n_questions) for k in range(per)]

@@ -27,12 +27,16 @@ def calibration_figure(rows: list[Any], judged: list[Any], report: dict[str, Any
             ax.scatter([p[0] for p in pts], [p[1] for p in pts], s=10, alpha=0.5)
         else:
             ax.text(50, 50, "nothing to draw: no row has both scores", ha="center", va="center")
+        th = report["thresholds"][f"{scale}_threshold"]
+        ax.axhline(th, color="grey", lw=0.8, ls="--")
+        ax.text(2, th + 1.5, f"analysis threshold {th:g}", fontsize=7, color="grey")
         ax.set(xlim=(-3, 103), ylim=(-3, 103), xlabel=f"reference {scale}", ylabel=f"judge {scale}")
         a, s = report.get(f"auroc_{scale}"), report.get(f"spearman_{scale}")
         ax.set_title(f"{scale}: AUROC {'n/a' if a is None else f'{a:.2f}'}, "
                      f"Spearman {'n/a' if s is None else f'{s:.2f}'}\n{len(pts)} drawn, {unscored} unscored", fontsize=9)
     j = report["judge"]
-    what = f"layer {j['layer']}, head {j['head_sha256'][:8]}" if j["backend"] == "probe" else f"prompts {j.get('prompts')}"
+    what = (f"layer {j['layer']}, head {j['head_sha256'][:8]}, {j['n_out_of_fold']} rows out of fold" if j["backend"] == "probe"
+            else f"prompts {j.get('prompts')}")
     fig.suptitle(f"judge {j['backend']} {j['model']} ({what}) vs reference scores, n = {report['n']}", fontsize=10)
     out = Path(out)
     with atomic_path(out) as tmp:

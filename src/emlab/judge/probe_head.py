@@ -48,6 +48,12 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float, *, max_iter: int = 100
         (w [d], b).
     """
     n, d = x.shape
+    if n < d:
+        # the optimal w lies in the span of the rows (the loss's gradient does, and so does
+        # w = -grad/l2): fit beta in that n-dim basis, w = q @ beta, |w| = |beta|
+        q, r = np.linalg.qr(x.T)
+        beta, b = fit_logistic(r.T, y, l2, max_iter=max_iter)
+        return q @ beta, b
     pos = y == 1
     s = np.where(pos, 0.5 / max(pos.sum(), 1), 0.5 / max((~pos).sum(), 1))
     xa = np.hstack([x, np.ones((n, 1))])
