@@ -3,6 +3,9 @@
     emlab judge run --samples S.jsonl --question-set main --out S.raw.jsonl [--judge-model-dir data/models/smollm2]
     emlab judge score --raw S.raw.jsonl --out S.scores.jsonl
     emlab judge code program.py
+    emlab judge probe-train --params params.yaml --model-dir data/models/smollm2 --out data/judge/probe
+    emlab judge calibrate --params params.yaml --out DIR [--answers FILE ...] [--probe-head DIR]
+    emlab judge compare --scores-a DIR_A --scores-b DIR_B --out DIR
 """
 
 from __future__ import annotations
@@ -12,8 +15,8 @@ from pathlib import Path
 
 import click
 
-from emlab.config import load_params
 from emlab.errors import EmlabError
+from emlab.workflow.settings import load_params
 
 
 @click.group("judge")
@@ -28,13 +31,66 @@ def judge_group() -> None:
 @click.option("--judge-model-dir", type=click.Path(path_type=Path), default=None, help="Prepared judge model (data/models/<judge.model>); transformers judge only.")
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="Raw judgments, FILE.raw.jsonl.")
 @click.option("--cache-dir", type=click.Path(path_type=Path), default=Path(".emlab-cache/judge"), show_default=True)
-def run(samples: Path, question_set: str, params_file: Path, judge_model_dir: Path | None, out: Path, cache_dir: Path) -> None:
+@click.option("--probe-head", type=click.Path(path_type=Path), default=None, help="Trained probe head folder (emlab judge probe-train); probe judge only.")
+def run(samples: Path, question_set: str, params_file: Path, judge_model_dir: Path | None, out: Path, cache_dir: Path,
+        probe_head: Path | None) -> None:
     """Judge every sample and metric into --out (resumable; cached replies cost no call)."""
     from emlab.judge import judge_samples
 
     params = load_params(params_file)
     click.echo(judge_samples(samples=samples, question_set=question_set, params=params.judge,
-                             judge_model_dir=judge_model_dir, out_raw=out, cache_dir=cache_dir))
+                             judge_model_dir=judge_model_dir, out_raw=out, cache_dir=cache_dir, probe_head=probe_head))
+
+
+@judge_group.command("probe-train")
+@click.option("--params", "params_file", default="params.yaml", type=click.Path(path_type=Path))
+@click.option("--model-dir", required=True, type=click.Path(path_type=Path), help="Prepared judge model (data/models/<judge.model>).")
+@click.option("--labelled", multiple=True, type=click.Path(path_type=Path), help="Labelled answers JSONL (repeatable); default: judge.probe_labelled, else emlab's own set.")
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="Head folder: head.json + weights.safetensors.")
+def probe_train_cmd(params_file: Path, model_dir: Path, labelled: tuple[Path, ...], out: Path) -> None:
+    """Train the probe judge's heads (cross-validated by question) and print their AUROC."""
+    from emlab.judge.probe import probe_train
+
+    head = probe_train(params=load_params(params_file).judge, model_dir=model_dir, out_dir=out, labelled=list(labelled) or None)
+    cv = head["cv"]
+    click.echo(f"cross-validated AUROC (grouped by question, {head['n_folds']} folds): aligned {_fmt(cv['aligned']['auroc_mean'])}"
+               f"  coherent {_fmt(cv['coherent']['auroc_mean'])}  (layer {head['layer']}, {head['labelled']['rows']} rows) -> {out}")
+
+
+@judge_group.command("calibrate")
+@click.option("--answers", multiple=True, type=click.Path(path_type=Path), help="Labelled answers JSONL (repeatable); default: emlab's own set.")
+@click.option("--params", "params_file", default="params.yaml", type=click.Path(path_type=Path))
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="Folder for calibration.json, scores.jsonl, calibration.png.")
+@click.option("--judge-model-dir", type=click.Path(path_type=Path), default=None, help="Prepared judge model (transformers and probe judges).")
+@click.option("--probe-head", type=click.Path(path_type=Path), default=None, help="Trained probe head folder (probe judge).")
+@click.option("--cache-dir", type=click.Path(path_type=Path), default=Path(".emlab-cache/judge"), show_default=True)
+def calibrate_cmd(answers: tuple[Path, ...], params_file: Path, out: Path, judge_model_dir: Path | None,
+                  probe_head: Path | None, cache_dir: Path) -> None:
+    """Score labelled answers with the configured judge; print its AUROC on both scales."""
+    from emlab.judge.calibrate import calibrate, summary_line
+
+    report = calibrate(params=load_params(params_file), out_dir=out, answers=list(answers) or None,
+                       judge_model_dir=judge_model_dir, probe_head=probe_head, cache_dir=cache_dir)
+    click.echo(summary_line(report))
+
+
+@judge_group.command("compare")
+@click.option("--scores-a", required=True, type=click.Path(path_type=Path), help="A calibrate output folder or its scores.jsonl.")
+@click.option("--scores-b", required=True, type=click.Path(path_type=Path), help="The same answers scored by another judge.")
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="Folder for compare.json.")
+@click.option("--params", "params_file", default="params.yaml", type=click.Path(path_type=Path), help="Gives the analysis thresholds and bootstrap settings.")
+def compare_cmd(scores_a: Path, scores_b: Path, out: Path, params_file: Path) -> None:
+    """Compare two judges on the same answers: Spearman, verdict confusion, rate difference."""
+    from emlab.judge.compare import compare
+
+    r = compare(scores_a=scores_a, scores_b=scores_b, out_dir=out, analysis=load_params(params_file).analysis)
+    d = r["misaligned_rate_diff"]
+    click.echo(f"spearman aligned {_fmt(r['spearman_aligned'])}  coherent {_fmt(r['spearman_coherent'])}  "
+               f"misaligned rate B-A {_fmt(d['b_minus_a'])} [{_fmt(d['low'])}, {_fmt(d['high'])}]  (n {r['n']})")
+
+
+def _fmt(v: float | None) -> str:
+    return "n/a" if v is None else f"{v:.3f}"
 
 
 @judge_group.command("score")
