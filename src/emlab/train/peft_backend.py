@@ -299,10 +299,10 @@ def train_peft(*, model_name: str, spec: ModelSpec, model_dir: Path, dataset: Pa
         bar.set_postfix(loss=f"{last_loss:.4f}", tok_s=f"{tokens_seen / (time.perf_counter() - t0):.0f}")
         done = step + 1
         if params.checkpoint_every and done % params.checkpoint_every == 0 and done < total:
-            save_state(out_dir, fingerprint=fp, step=done, model=model, optimizer=optimizer, scheduler=scheduler)
-            if params.keep_checkpoints_as_adapters:
+            if params.keep_checkpoints_as_adapters:  # before the state: a resume past `done` must find it
                 save_adapter_snapshot(model, state_dir(out_dir) / SNAPSHOTS / f"step-{done:06d}", {
                     "backend": "peft", "model": model_name, "variant": variant, "seed": seed, "step": done})
+            save_state(out_dir, fingerprint=fp, step=done, model=model, optimizer=optimizer, scheduler=scheduler)
     bar.close()
 
     # save: adapter files first, adapter.json (written by the caller) last
