@@ -23,8 +23,10 @@ and this process's CPU seconds are reported: on a shared machine the CPU-time ra
 are the steadier ones. Tokens are the non-pad tokens of the forward passes in the window.
 
 Limit measured in the same run: each arm first times fp32 `torch.matmul` at the model's
-own projection shapes (512 tokens x hidden x intermediate, and the other projections)
-and reports `mfu` = useful FLOP/s / that matmul rate. Useful FLOPs (frozen base, LoRA):
+own projection shapes (512 tokens x hidden x intermediate, and the other projections),
+best of 10, per wall second and per CPU second, and reports `mfu` = useful FLOP/s over
+that matmul rate (`mfu_cpu_time`: both per CPU second, the steadier one on a shared
+machine). Useful FLOPs (frozen base, LoRA):
 
     4 * N_base * T + 6 * N_lora * T + 4 * V * d * K + 6 * layers * heads * head_dim * sum(L_i^2)
 
@@ -67,25 +69,28 @@ def _model_shape(model) -> dict:
             "attn_width": heads * head_dim, "vocab": c.vocab_size, "n_base": n_base}
 
 
-def matmul_flops_per_s(shape: dict, *, tokens: int = 512, repeats: int = 5) -> float:
-    """Best-of-`repeats` fp32 matmul rate at the model's projection shapes (FLOP/s)."""
+def matmul_rates(shape: dict, *, tokens: int = 512, repeats: int = 10) -> tuple[float, float]:
+    """fp32 matmul FLOP/s at the model's projection shapes: (per wall second, per CPU second), best of `repeats`.
+
+    The CPU-second rate is the steadier limit on a shared machine: time the process spends
+    descheduled counts in wall seconds only.
+    """
     import torch
 
     d, i, a = shape["hidden"], shape["intermediate"], shape["attn_width"]
-    flops = seconds = 0.0
+    flops = wall = cpu = 0.0
     for k, n in ((d, i), (i, d), (d, a), (a, d)):
         x, w = torch.randn(tokens, k), torch.randn(k, n)
         torch.matmul(x, w)
-        best = min(_timed(torch.matmul, x, w) for _ in range(repeats))
+        times = []
+        for _ in range(repeats):
+            t0, c0 = time.perf_counter(), time.process_time()
+            torch.matmul(x, w)
+            times.append((time.perf_counter() - t0, time.process_time() - c0))
         flops += 2 * tokens * k * n
-        seconds += best
-    return flops / seconds
-
-
-def _timed(f, *args) -> float:
-    t0 = time.perf_counter()
-    f(*args)
-    return time.perf_counter() - t0
+        wall += min(t for t, _ in times)
+        cpu += min(max(c, 1e-9) for _, c in times)
+    return flops / wall, flops / cpu
 
 
 def useful_flops(shape: dict, n_lora: int, *, tokens: int, kept: int, sum_sq_len: int) -> float:
@@ -108,7 +113,7 @@ def _clock(calls: list[dict]) -> tuple[float, float, int]:
 
 
 def _finish(args: argparse.Namespace, shape: dict, n_lora: int, calls: list[dict], marks: list[tuple[float, float, int]],
-            rate: float, mean_loss: float) -> dict:
+            rates: tuple[float, float], mean_loss: float) -> dict:
     (t0, c0, i0), (t1, c1, i1) = marks[args.warmup - 1], marks[args.warmup + args.steps - 1]
     window = calls[i0:i1]
     seconds, cpu = t1 - t0, c1 - c0
@@ -118,8 +123,9 @@ def _finish(args: argparse.Namespace, shape: dict, n_lora: int, calls: list[dict
     return {"timed_steps": args.steps, "seconds": round(seconds, 3), "cpu_seconds": round(cpu, 3),
             "non_pad_tokens": tokens, "computed_tokens": sum(c["computed"] for c in window),
             "tokens_per_s": tokens / seconds, "tokens_per_cpu_s": tokens / cpu,
-            "useful_flops_per_s": flops / seconds, "matmul_flops_per_s": rate, "mfu": flops / seconds / rate,
-            "mfu_cpu_time": flops / cpu / rate, "peak_rss_mb": round(_peak_rss_mb(), 1), "mean_train_loss": mean_loss}
+            "useful_flops_per_s": flops / seconds, "useful_flops_per_cpu_s": flops / cpu,
+            "matmul_flops_per_s": rates[0], "matmul_flops_per_cpu_s": rates[1],
+            "mfu": flops / seconds / rates[0], "mfu_cpu_time": flops / cpu / rates[1], "peak_rss_mb": round(_peak_rss_mb(), 1), "mean_train_loss": mean_loss}
 
 
 def run_emlab(args: argparse.Namespace, packing: str) -> dict:
@@ -137,7 +143,7 @@ def run_emlab(args: argparse.Namespace, packing: str) -> dict:
         if not seen:
             seen["shape"] = _model_shape(model)
             seen["n_lora"] = sum(p.numel() for p in model.parameters() if p.requires_grad)
-            seen["rate"] = matmul_flops_per_s(seen["shape"])
+            seen["rates"] = matmul_rates(seen["shape"])
         n = [len(e.input_ids) for e in examples]
         calls.append({"tokens": sum(n), "computed": sum(n), "sum_sq_len": sum(x * x for x in n),
                       "kept": sum(1 for e in examples for y in e.labels[1:] if y != IGNORE)})
@@ -161,7 +167,7 @@ def run_emlab(args: argparse.Namespace, packing: str) -> dict:
                             model_dir=args.model_dir, dataset=args.dataset, variant="insecure",
                             params=_params(args, packing), seed=0, out_dir=Path(tmp) / "out")
         log = [json.loads(line) for line in (out.parent / "train_log.jsonl").read_text().splitlines()]
-    return _finish(args, seen["shape"], seen["n_lora"], calls, marks, seen["rate"],
+    return _finish(args, seen["shape"], seen["n_lora"], calls, marks, seen["rates"],
                    sum(r["loss"] for r in log) / len(log))
 
 
@@ -181,7 +187,7 @@ def run_baseline(args: argparse.Namespace) -> dict:
                                              use_rslora=p.use_rslora, target_modules=list(p.target_modules),
                                              task_type="CAUSAL_LM"))
     shape, n_lora = _model_shape(model), sum(q.numel() for q in model.parameters() if q.requires_grad)
-    rate = matmul_flops_per_s(shape)
+    rates = matmul_rates(shape)
     rows = [encode_conversation(tok, m, max_length=p.max_length) for m in load_conversations(args.dataset)]
     features = [{"input_ids": e.input_ids, "attention_mask": [1] * len(e.input_ids), "labels": e.labels} for e in rows]
     calls: list[dict] = []
@@ -209,7 +215,7 @@ def run_baseline(args: argparse.Namespace) -> dict:
         trainer = Trainer(model=model, args=targs, train_dataset=features, callbacks=[StepClock()],
                           data_collator=DataCollatorForSeq2Seq(tok, padding="longest", label_pad_token_id=-100))
         result = trainer.train()
-    return _finish(args, shape, n_lora, calls, marks, rate, result.training_loss)
+    return _finish(args, shape, n_lora, calls, marks, rates, result.training_loss)
 
 
 def _build_rows(args: argparse.Namespace, folder: Path) -> Path:
