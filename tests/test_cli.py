@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import yaml
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -22,7 +24,10 @@ def test_every_stage_registers_its_verbs():
 def test_config_check_reports_the_grid():
     proc = emlab("config", "check", "params.yaml")
     assert proc.returncode == 0
-    assert "ok:" in proc.stdout and "cells" in proc.stdout
+    grid = yaml.safe_load((REPO / "params.yaml").read_text())["grid"]  # the counts, read from the file itself
+    m, v, s = len(grid["models"]), len(grid["variants"]), len(grid["seeds"])
+    t, q = len(grid.get("triggers", ["none"])), len(grid.get("question_sets", ["main"]))
+    assert proc.stdout.splitlines() == [f"params.yaml: ok: {m * v * s} cells ({m} models x {v} variants x {s} seeds) x {t} triggers x {q} question sets"]
 
 
 def test_bad_params_file_is_one_line_and_exit_2(tmp_path: Path):
