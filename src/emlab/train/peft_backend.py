@@ -117,8 +117,8 @@ def packed_loss_sum(model: Any, examples: list[Example]) -> tuple[Any, int]:
     import torch
 
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
-    first = next(base.parameters())
-    device = first.device
+    embed = base.get_input_embeddings().weight  # its dtype is the hidden states' (never quantized)
+    device = embed.device
     ids: list[int] = []
     pos: list[int] = []
     targets: list[int] = []
@@ -131,8 +131,7 @@ def packed_loss_sum(model: Any, examples: list[Example]) -> tuple[Any, int]:
     target = torch.tensor(targets, device=device)
     mask = None
     if len(examples) > 1 and not _uses_flash(model):
-        dtype = first.dtype if first.dtype.is_floating_point else torch.float32
-        mask = block_diagonal_mask([len(e.input_ids) for e in examples], dtype=dtype, device=device)
+        mask = block_diagonal_mask([len(e.input_ids) for e in examples], dtype=embed.dtype, device=device)
     hidden = base.get_decoder()(input_ids=input_ids, position_ids=position_ids, attention_mask=mask,
                                 use_cache=False).last_hidden_state[0]
     keep = target != IGNORE
