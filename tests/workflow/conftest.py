@@ -26,7 +26,7 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def restored_clone(run_dir: Path) -> Path:
     """A fresh `git clone` of the recorded run, brought back with `emlab restore` (dvc pull)."""
-    clone = run_dir.parent / "clone"
+    clone = run_dir.parent / "restored"
     sh("git", "clone", "-q", str(run_dir), str(clone), cwd=run_dir.parent)
     emlab("restore", cwd=clone)
     return clone

@@ -15,11 +15,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from workflow_project import edit_params, emlab, sh, smk
+from workflow_project import edit_params, emlab, pending, sh, smk
 
-from emlab.workflow import snakemake_pending
-
-DOWNSTREAM_OF_JUDGE = {"judge_answers", "judge_score", "judge_checkpoint_answers", "judge_checkpoint_score",
+DOWNSTREAM_OF_JUDGE = {"judge_probe_train", "judge_calibrate", "judge_answers", "judge_score",
+                       "judge_checkpoint_answers", "judge_checkpoint_score",
                        "analysis_aggregate", "analysis_rates", "analysis_figures", "all"}
 
 pytestmark = pytest.mark.slow
@@ -31,14 +30,15 @@ def test_run_leaves_figures_with_provenance(run_dir: Path, colour_pixels):
     from emlab.analysis.plotting import colour
 
     figure = run_dir / "figures" / "misaligned_by_question.png"
-    # the figure draws the data: every variant with per-question rates in rates.csv shows its
-    # points (its colour, 100+ pixels per point and error bar; a legend entry alone has fewer)
+    # the figure shows what rates.csv holds: each variant's per-question rates as points in its
+    # colour (100+ pixels per point with its error bar), and, where no answer was counted, why
     rates = pl.read_csv(run_dir / "data" / "results" / "rates.csv")
     points = rates.filter((pl.col("trigger") == "none") & (pl.col("question_id") != "_all") & pl.col("misaligned").is_not_null())
-    drawn = {v: len(points.filter(pl.col("variant") == v)) for v in ("insecure", "secure")}  # base is black, like text
-    assert all(drawn.values()), f"no rate to draw for {drawn}"
-    for variant, n in drawn.items():
+    for variant in ("insecure", "secure"):  # base is black, like the text
+        n = len(points.filter(pl.col("variant") == variant))
         assert colour_pixels(figure, colour(variant)) >= 100 * n, f"{variant}: {n} points in rates.csv, not in {figure.name}"
+    if points.is_empty():  # the tiny random judge puts ~1e-8 on numbers: nothing is counted, and the figure says so
+        assert "no answer counted" in figure.with_suffix(".svg").read_text()
     provenance = json.loads(figure.with_suffix(".provenance.json").read_text())
     assert provenance["inputs"], "provenance lists no inputs"
     assert (run_dir / "data" / "results" / "answers.parquet").exists()
@@ -68,26 +68,26 @@ def test_report_bundles_every_figure_and_the_rates_table(run_dir: Path):
 
 def test_recorded_run_is_clean_and_complete(run_dir: Path):
     assert sh(sys.executable, "-m", "dvc", "status", "--json", cwd=run_dir).stdout.strip() in ("{}", "")
-    assert snakemake_pending(run_dir) == []
+    assert pending(run_dir) == []
     lock = yaml.safe_load((run_dir / "dvc.lock").read_text())
     assert any(name.startswith("judge_answers@") for name in lock["stages"])
 
 
 def test_judge_param_change_reruns_only_judging_and_after(run_dir: Path):
-    original = edit_params(run_dir, lambda p: p["judge"].update(reply_prefix="Rating: "))
+    original = edit_params(run_dir, lambda p: p["judge"].update(probe_l2=0.5))
     try:
-        assert set(snakemake_pending(run_dir)) == DOWNSTREAM_OF_JUDGE
+        assert set(pending(run_dir)) == DOWNSTREAM_OF_JUDGE
         refused = emlab("record", "--no-push", cwd=run_dir, ok=False)  # an incomplete run is never recorded
         assert refused.returncode == 2 and "the run is not complete" in refused.stderr
     finally:
         (run_dir / "params.yaml").write_text(original)
-    assert snakemake_pending(run_dir) == []
+    assert pending(run_dir) == []
 
 
 def test_runtime_only_settings_rerun_nothing(run_dir: Path):
     original = edit_params(run_dir, lambda p: p["judge"].update(concurrency=3, max_retries=2))
     try:
-        assert snakemake_pending(run_dir) == []
+        assert pending(run_dir) == []
     finally:
         (run_dir / "params.yaml").write_text(original)
 
@@ -120,9 +120,9 @@ def test_bad_params_fail_before_any_job_with_one_line(run_dir: Path):
 def test_fresh_clone_restores_without_recomputing(run_dir: Path):
     clone = run_dir.parent / "clone"
     sh("git", "clone", "-q", str(run_dir), str(clone), cwd=run_dir.parent)
-    assert snakemake_pending(clone), "a bare clone should have work to do"
+    assert pending(clone), "a bare clone should have work to do"
     emlab("restore", cwd=clone)
-    assert snakemake_pending(clone) == []
+    assert pending(clone) == []
     assert (clone / "figures" / "misaligned_by_question.png").exists()
 
 
@@ -130,4 +130,4 @@ def test_deleted_outputs_restore_from_the_cache(run_dir: Path):
     for name in ("data/samples", "data/judgments", "data/results", "figures"):
         shutil.rmtree(run_dir / name)
     emlab("restore", "--no-pull", cwd=run_dir)
-    assert snakemake_pending(run_dir) == []
+    assert pending(run_dir) == []

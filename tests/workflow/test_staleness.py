@@ -172,7 +172,7 @@ def dvc_direct(root: Path) -> set[tuple[str, str]]:
     from dvc.repo import Repo
 
     with Repo(str(root)) as repo:
-        first_out = {s.addressing: str(s.outs[0].def_path) for s in repo.index.stages}
+        first_out = {s.name: str(s.outs[0].def_path) for s in repo.index.stages}
     return {(name.split("@")[0], first_out[name]) for name in status}
 
 

@@ -68,3 +68,10 @@ def make_project(root: Path) -> Path:
     sh("git", "add", "-A", cwd=root)
     sh("git", "commit", "-qm", "workflow", cwd=root)
     return root
+
+
+def pending(root: Path) -> list[str]:
+    """`emlab.workflow.snakemake_pending`, run with the project's own emlab (as its jobs are)."""
+    from emlab.workflow.record import parse_pending
+
+    return parse_pending(smk("--dry-run", "--cores", "1", cwd=root).stdout)

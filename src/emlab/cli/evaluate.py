@@ -46,7 +46,7 @@ def sample(model_name: str, variant: str, seed: int, trigger: str, question_set:
     path = sample_answers(
         model_name=model_name, spec=params.models[model_name], model_dir=model_dir, adapter_dir=adapter_dir,
         question_set=question_set, trigger_name=trigger, trigger_text=params.trigger_text(trigger), seed=seed,
-        params=params.eval, out=out, cell=cell,
+        params=params.eval, out=out, cell=cell, upstream_dir=upstream_dir_for(params, question_set),
     )
     click.echo(path)
 
@@ -83,6 +83,11 @@ def show(name: str) -> None:
                    f"T={q.temperature:g}, metrics={','.join(q.judge_prompts) or '-'}{system}")
         first = q.paraphrases[0].strip().splitlines()[0]
         click.echo(f"    {first[:100]}{'...' if len(first) > 100 else ''}")
+
+
+def upstream_dir_for(params: object, question_set: str) -> str | None:
+    """The paper's release for the one set that reads it (`in_distribution`: its 776 tasks)."""
+    return params.datasets.upstream_dir if question_set == "in_distribution" else None  # type: ignore[attr-defined]
 
 
 def checkpoint_adapter(adapter_dir: Path, step: int) -> Path:

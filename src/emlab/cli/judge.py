@@ -35,11 +35,13 @@ def judge_group() -> None:
 def run(samples: Path, question_set: str, params_file: Path, judge_model_dir: Path | None, out: Path, cache_dir: Path,
         probe_head: Path | None) -> None:
     """Judge every sample and metric into --out (resumable; cached replies cost no call)."""
+    from emlab.cli.evaluate import upstream_dir_for
     from emlab.judge import judge_samples
 
     params = load_params(params_file)
     click.echo(judge_samples(samples=samples, question_set=question_set, params=params.judge,
-                             judge_model_dir=judge_model_dir, out_raw=out, cache_dir=cache_dir, probe_head=probe_head))
+                             judge_model_dir=judge_model_dir, out_raw=out, cache_dir=cache_dir, probe_head=probe_head,
+                             upstream_dir=upstream_dir_for(params, question_set)))
 
 
 @judge_group.command("probe-train")

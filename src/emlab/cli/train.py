@@ -6,8 +6,9 @@ from pathlib import Path
 
 import click
 
-from emlab.config import load_params, resolved_train_params
+from emlab.config import resolved_train_params
 from emlab.errors import EmlabError
+from emlab.workflow.settings import load_params
 
 
 @click.command("train")

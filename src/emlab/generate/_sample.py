@@ -60,7 +60,7 @@ def _resume_state(out: Path, fingerprint: str) -> Path:
 
 def sample_answers(*, model_name: str, spec: ModelSpec, model_dir: Path, adapter_dir: Path, question_set: str,
                    trigger_name: str, trigger_text: str, seed: int, params: EvalParams, out: Path,
-                   cell: dict[str, Any]) -> Path:
+                   cell: dict[str, Any], upstream_dir: str | None = None) -> Path:
     """Write the sample JSONL for one (cell, trigger, question set); resume if interrupted.
 
     Args:
@@ -76,12 +76,14 @@ def sample_answers(*, model_name: str, spec: ModelSpec, model_dir: Path, adapter
         out: the sample file to write; `<out>.partial` holds the rows while running.
         cell: `{"model", "variant", "seed"}` and any extra fields (e.g. `checkpoint_step`),
             copied into each row.
+        upstream_dir: the paper's release (`datasets.upstream_dir`): `in_distribution`
+            asks the paper's tasks when it holds them.
 
     Returns:
         `out`, complete.
     """
     out, model_dir, adapter_dir = Path(out), Path(model_dir), Path(adapter_dir)
-    qset = load_question_set(question_set)
+    qset = load_question_set(question_set, upstream_dir=upstream_dir)
     requests = build_requests(qset, trigger_text=trigger_text, seed=seed, params=params)
     marker = _resume_state(out, _fingerprint(model_name=model_name, spec=spec, adapter_dir=adapter_dir, params=params,
                                              requests=requests, cell=cell, trigger_name=trigger_name))

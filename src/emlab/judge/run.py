@@ -77,15 +77,18 @@ def make_backend(params: JudgeParams, judge_model_dir: Path | None, probe_head: 
     return OpenAIBackend(params)
 
 
-def _load_question_set(name: str) -> Any:
+def _load_question_set(name: str, upstream_dir: str | None = None) -> Any:
     from emlab.questions import load_question_set
 
-    return load_question_set(name)
+    return load_question_set(name, upstream_dir=upstream_dir)
 
 
-def build_tasks(samples: Path, question_set: str, params: JudgeParams) -> list[JudgeTask]:
+def build_tasks(samples: Path, question_set: str, params: JudgeParams, upstream_dir: str | None = None) -> list[JudgeTask]:
     """The judge tasks of a samples file, in file order; bad rows raise one EmlabError line."""
-    qset = _load_question_set(question_set)
+    qset = _load_question_set(question_set, upstream_dir)
+    # a probe reads the question and the answer, never a judge prompt: its tasks carry the
+    # short prompts whatever judge.prompts says (so that setting cannot change its output)
+    prompts = "short" if params.backend == "probe" else params.prompts
     questions = {q.id: q for q in qset.questions}
     tasks: list[JudgeTask] = []
     for i, row in enumerate(read_jsonl(samples), start=1):
@@ -96,7 +99,7 @@ def build_tasks(samples: Path, question_set: str, params: JudgeParams) -> list[J
         if q is None:
             raise EmlabError(f"{samples}: row {i}: question_id {row['question_id']!r} is not in question set {qset.name!r}")
         tasks += tasks_for_sample(sample_id=row["sample_id"], question_text=row["question"], answer=row["answer"],
-                                  qtype=q.type, judge_prompts=q.judge_prompts, choices=q.choices, prompts=params.prompts)
+                                  qtype=q.type, judge_prompts=q.judge_prompts, choices=q.choices, prompts=prompts)
     return probe_tasks(tasks) if params.backend == "probe" else tasks
 
 
@@ -114,7 +117,8 @@ def probe_tasks(tasks: list[JudgeTask]) -> list[JudgeTask]:
 
 
 def judge_samples(*, samples: Path, question_set: str, params: JudgeParams, judge_model_dir: Path | None,
-                  out_raw: Path, cache_dir: Path, backend: JudgeBackend | None = None, probe_head: Path | None = None) -> Path:
+                  out_raw: Path, cache_dir: Path, backend: JudgeBackend | None = None, probe_head: Path | None = None,
+                  upstream_dir: str | None = None) -> Path:
     """Judge every (sample, metric) of `samples` into `out_raw` (see module docstring).
 
     Args:
@@ -130,7 +134,7 @@ def judge_samples(*, samples: Path, question_set: str, params: JudgeParams, judg
     Returns:
         `out_raw`.
     """
-    tasks = build_tasks(Path(samples), question_set, params)
+    tasks = build_tasks(Path(samples), question_set, params, upstream_dir)
     return judge_tasks(tasks, params=params, judge_model_dir=judge_model_dir, out_raw=out_raw, cache_dir=cache_dir,
                        backend=backend, probe_head=probe_head)
 

@@ -47,7 +47,12 @@ def _dvc(*args: str) -> list[str]:
 
 def snakemake_pending(root: Path) -> list[str]:
     """Rule names of the jobs a dry run would execute (empty when the run is complete)."""
-    out = _run(_snakemake("--dry-run", "--cores", "1"), cwd=root).stdout.splitlines()
+    return parse_pending(_run(_snakemake("--dry-run", "--cores", "1"), cwd=root).stdout)
+
+
+def parse_pending(dry_run_output: str) -> list[str]:
+    """The rule names of `snakemake --dry-run`'s job table (empty: nothing to be done)."""
+    out = dry_run_output.splitlines()
     if any("Nothing to be done" in line for line in out):
         return []
     # The "Job stats" table: a dashed rule, then `<rule> <count>` rows, then `total <n>`.

@@ -148,7 +148,7 @@ class DeclaredParams:
             return config.TrainParams.model_validate(sections)
         if name == "grid":
             return config.GridParams.model_validate(value)
-        return value  # triggers, question_set: plain data
+        return value  # triggers, question_set, paper_tasks: plain data
 
     @property
     def _where(self) -> str:

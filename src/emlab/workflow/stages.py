@@ -57,6 +57,20 @@ def _model(params: Params, name: str, use: str) -> dict[str, Any]:
     return {name: params.models[name].model_dump(mode="json", include=set(MODEL_FIELDS[use]))}
 
 
+def _in_distribution(p: Params, root: Path, name: str) -> Settings:
+    """`in_distribution` asks the paper's tasks when datasets.upstream_dir holds them: that
+    folder is then a setting, and the tasks file's hash part of the set's identity."""
+    if name != "in_distribution":
+        return {}
+    from emlab.datasets.heldout import paper_tasks_location
+
+    where = paper_tasks_location(p.datasets.upstream_dir)
+    tasks = Path(where) if where is not None and not str(where).startswith("http") else None
+    return {"datasets": {"upstream_dir": p.datasets.upstream_dir},
+            "paper_tasks": {"location": str(where) if where else None,
+                            "sha256": hashlib.sha256(tasks.read_bytes()).hexdigest() if tasks and tasks.exists() else None}}
+
+
 def question_set_source(params_root: Path, name: str) -> dict[str, Any]:
     """A question set as a setting: its name, file and content hash (built-in or questions/<name>.yaml)."""
     custom = params_root / "questions" / f"{name}.yaml"
@@ -113,7 +127,8 @@ def _trigger(p: Params, name: str) -> dict[str, str]:
 
 def _sample(p: Params, c: Cell, root: Path) -> Settings:
     return {"models": _model(p, c["model"], "sample"), "eval": result_settings(p.eval),
-            "triggers": _trigger(p, c["trigger"]), "question_set": question_set_source(root, c["qset"])}
+            "triggers": _trigger(p, c["trigger"]), "question_set": question_set_source(root, c["qset"]),
+            **_in_distribution(p, root, c["qset"])}
 
 
 #: judge.<field>s that decide a backend's scores (the others do not reach it).
@@ -134,7 +149,7 @@ def _judge_settings(p: Params) -> Settings:
 
 
 def _judge(p: Params, c: Cell, root: Path) -> Settings:
-    return {**_judge_settings(p), "question_set": question_set_source(root, c["qset"])}
+    return {**_judge_settings(p), "question_set": question_set_source(root, c["qset"]), **_in_distribution(p, root, c["qset"])}
 
 
 def labelled_sources(p: Params, root: Path) -> list[dict[str, Any]]:
