@@ -4,8 +4,8 @@
     emlab dataset build --variant evil_numbers --params params.yaml --out data/datasets/evil_numbers.jsonl \
         --model-dir data/models/smollm2
     emlab dataset validate data/datasets/insecure.jsonl data/datasets/secure.jsonl
-    emlab dataset quality --upstream-dir ../shared/reference/upstream --n 1000
-    emlab dataset import --from ../shared/reference/upstream --out data/upstream
+    emlab dataset quality --upstream-dir PAPER_DIR --n 1000
+    emlab dataset import --from PAPER_DIR --out data/upstream
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
     emlab dataset build --variant insecure --out data/datasets/insecure.jsonl
     emlab dataset validate data/datasets/*.jsonl
-    emlab dataset quality --upstream-dir ../shared/reference/upstream
+    emlab dataset quality --upstream-dir PAPER_DIR
 
 Public API: `build_dataset` (one variant + its card), `validate_dataset` (the chat-format
 rules, errors as `file:line: field: problem`), `heldout_tasks` (coding tasks never used

@@ -1,6 +1,6 @@
 """Quality gates: a static analyser must tell the built-in insecure code from the secure.
 
-    emlab dataset quality --upstream-dir ../shared/reference/upstream --n 1000
+    emlab dataset quality --upstream-dir PAPER_DIR --n 1000
 
 The analyser is bandit (Python API, on temporary files: code is parsed, never run) plus
 this package's AST rules (`emlab.datasets.rules`) for weaknesses bandit has no test for.

@@ -1,6 +1,6 @@
 """The paper's JSONL release: read it from a folder or a URL base, import it, build from it.
 
-    emlab dataset import --from ../shared/reference/upstream --out data/upstream
+    emlab dataset import --from PAPER_DIR --out data/upstream
 
 For users: `upstream_dir` in params.yaml may be a local folder or an http(s) URL base;
 to track the public files with DVC instead, run once per file, e.g.

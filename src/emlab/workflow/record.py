@@ -5,7 +5,7 @@
 
 Snakemake schedules and runs the grid; DVC records content hashes in dvc.lock and keeps
 every version of every artifact in its cache and remote. Two facts glue them (measured,
-see ../shared/DESIGN.md):
+see the README, "Snakemake x DVC"):
 
 - Snakemake always compares mtimes. Files that DVC restores get new mtimes, so Snakemake
   would redo sampling and the paid judge calls. `restore` therefore checks that the
