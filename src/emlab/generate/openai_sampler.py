@@ -12,7 +12,6 @@ is read from the environment variable `spec.api_key_env` and only ever handed to
 from __future__ import annotations
 
 import asyncio
-import os
 import random
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -20,15 +19,13 @@ from typing import TYPE_CHECKING, Any
 from tqdm.auto import tqdm
 
 from emlab.errors import EmlabError
+from emlab.openai_api import api_key, async_client, backoff_s, is_transient, retry_after, short
 
 if TYPE_CHECKING:
     from emlab.generate._base import OnResult
     from emlab.generate._requests import SampleRequest
     from emlab.generate.params import EvalParams
     from emlab.grid import ModelSpec
-
-_RETRY_STATUS = {408, 409, 429}  # and every 5xx
-
 
 def model_id(spec: ModelSpec, record: dict[str, Any]) -> str:
     """The model the server is asked for: the fine-tuned model for an OpenAI finetune, else the base."""
@@ -40,11 +37,6 @@ def model_id(spec: ModelSpec, record: dict[str, Any]) -> str:
     if record["backend"] == "peft":
         raise EmlabError("a peft adapter cannot be applied by an OpenAI-compatible server; set the model's sampler: transformers or vllm")
     return spec.base
-
-
-def _short(e: BaseException) -> str:
-    text = " ".join(str(getattr(e, "message", None) or e).split())
-    return f"{type(e).__name__}: {text[:200]}"
 
 
 def _first_leaf(group: BaseExceptionGroup) -> BaseException:
@@ -64,23 +56,14 @@ class OpenAISampler:
         self._jitter = random.Random()
 
     def _client(self) -> Any:
-        from openai import AsyncOpenAI
-
-        key = os.environ.get(self.spec.api_key_env)
+        key = api_key(self.spec.api_key_env)
         if not key:
             raise EmlabError(f"environment variable {self.spec.api_key_env} is not set; it must hold the API key for {self.where}")
-        # max_retries=0: retries are ours, so they are bounded, jittered and counted in one place
-        return AsyncOpenAI(api_key=key, base_url=self.spec.base_url, max_retries=0, timeout=self.params.timeout_s)
+        return async_client(key=key, base_url=self.spec.base_url, timeout_s=self.params.timeout_s)
 
     def _delay(self, attempt: int, e: BaseException) -> float:
         p = self.params
-        delay = min(p.retry_max_s, p.retry_base_s * 2**attempt) * self._jitter.uniform(0.5, 1.5)
-        response = getattr(e, "response", None)
-        after = response.headers.get("retry-after") if response is not None else None
-        try:
-            return min(p.retry_max_s, max(delay, float(after))) if after else delay
-        except ValueError:
-            return delay
+        return backoff_s(attempt, base_s=p.retry_base_s, max_s=p.retry_max_s, after=retry_after(e), rng=self._jitter)
 
     async def _ask(self, client: Any, r: SampleRequest) -> str:
         import openai
@@ -93,17 +76,16 @@ class OpenAISampler:
                     max_tokens=self.params.max_new_tokens, seed=r.seed,
                 )
                 return resp.choices[0].message.content or ""
-            except (openai.APITimeoutError, openai.APIConnectionError) as e:
-                last = e
             except openai.AuthenticationError:
                 raise EmlabError(f"{self.where}: authentication failed (HTTP 401); check the key in ${self.spec.api_key_env}") from None
-            except openai.APIStatusError as e:
-                if e.status_code not in _RETRY_STATUS and e.status_code < 500:
-                    raise EmlabError(f"{self.where}: HTTP {e.status_code} for model {self.model!r} ({r.sample_id}): {_short(e)}") from None
+            except openai.APIError as e:
+                if not is_transient(e):
+                    status = getattr(e, "status_code", "?")
+                    raise EmlabError(f"{self.where}: HTTP {status} for model {self.model!r} ({r.sample_id}): {short(e)}") from None
                 last = e
             if attempt < self.params.max_retries:
                 await asyncio.sleep(self._delay(attempt, last))
-        raise EmlabError(f"{self.where}: no answer for {r.sample_id} after {self.params.max_retries + 1} tries; last error {_short(last)}")
+        raise EmlabError(f"{self.where}: no answer for {r.sample_id} after {self.params.max_retries + 1} tries; last error {short(last)}")
 
     async def _run(self, pending: list[SampleRequest], on_result: OnResult, bar: tqdm) -> None:
         queue: asyncio.Queue[SampleRequest] = asyncio.Queue()

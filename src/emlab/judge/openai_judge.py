@@ -17,19 +17,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-import os
-import random
 from typing import Any
 
 from emlab.errors import EmlabError
 from emlab.judge.params import JudgeParams
 from emlab.judge.prompts import JudgeTask, OnResult
+from emlab.openai_api import api_key, async_client, backoff_s, is_transient, retry_after, short
 
 log = logging.getLogger(__name__)
 
 #: The paper's request settings; part of the cache key because they change the reply.
 REQUEST = {"max_tokens": 1, "temperature": 0, "logprobs": True, "top_logprobs": 20, "seed": 0}
-_RETRY_STATUS = {408, 409, 429}
 
 
 def openai_identity(params: JudgeParams) -> dict[str, Any]:
@@ -38,7 +36,7 @@ def openai_identity(params: JudgeParams) -> dict[str, Any]:
 
 
 def _api_key(params: JudgeParams) -> str:
-    key = os.environ.get(params.api_key_env)
+    key = api_key(params.api_key_env)
     if key:
         return key
     if params.base_url is None:
@@ -71,10 +69,7 @@ class OpenAIBackend:
         asyncio.run(self._run(tasks, on_result))
 
     async def _run(self, tasks: list[JudgeTask], on_result: OnResult) -> None:
-        from openai import AsyncOpenAI
-
-        client = AsyncOpenAI(base_url=self.params.base_url, api_key=self.api_key, max_retries=0,
-                             timeout=self.params.timeout_s)
+        client = async_client(key=self.api_key, base_url=self.params.base_url, timeout_s=self.params.timeout_s)
         sem = asyncio.Semaphore(self.params.concurrency)
 
         async def one(task: JudgeTask) -> tuple[JudgeTask, dict[str, Any]]:
@@ -100,9 +95,7 @@ class OpenAIBackend:
             except _Retryable as e:
                 if attempt == p.max_retries:
                     raise EmlabError(f"judge server {self.where}: gave up on sample {task.sample_id} ({task.metric}) after {attempt + 1} tries: {e}") from None
-                wait = min(p.retry_max_s, p.retry_base_s * 2**attempt) * random.uniform(0.5, 1.5)
-                if e.retry_after is not None:
-                    wait = max(wait, min(e.retry_after, p.retry_max_s))
+                wait = backoff_s(attempt, base_s=p.retry_base_s, max_s=p.retry_max_s, after=e.retry_after)
                 log.debug("retry %d for %s in %.2fs: %s", attempt + 1, task.sample_id, wait, e)
                 await asyncio.sleep(wait)
         raise AssertionError("unreachable")
@@ -119,26 +112,12 @@ class OpenAIBackend:
         except openai.APIConnectionError as e:
             raise _Retryable(f"cannot connect ({type(e).__name__}: {e})") from None
         except openai.APIStatusError as e:
-            status = e.status_code
-            if status in _RETRY_STATUS or status >= 500:
-                raise _Retryable(f"HTTP {status}", _retry_after(e)) from None
-            raise EmlabError(f"judge server {self.where}: HTTP {status} for judge.model {self.params.model!r}: {_short(e)}") from None
+            if is_transient(e):
+                raise _Retryable(f"HTTP {e.status_code}", retry_after(e)) from None
+            raise EmlabError(f"judge server {self.where}: HTTP {e.status_code} for judge.model {self.params.model!r}: {short(e)}") from None
         try:
             top = resp.choices[0].logprobs.content[0].top_logprobs
         except (AttributeError, IndexError, TypeError):
             raise EmlabError(f"judge server {self.where}: reply has no logprobs; the judge needs a server that returns top_logprobs") from None
         # as upstream: a later duplicate token overrides an earlier one
         return {"probs": {t.token: float(math.exp(t.logprob)) for t in top}}
-
-
-def _retry_after(e: Any) -> float | None:
-    try:
-        value = e.response.headers.get("retry-after")
-        return float(value) if value is not None else None
-    except (AttributeError, ValueError):
-        return None
-
-
-def _short(e: Any) -> str:
-    text = " ".join(str(getattr(e, "message", e)).split())
-    return text[:200]

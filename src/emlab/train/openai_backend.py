@@ -31,7 +31,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import time
 from collections.abc import Callable, Collection
 from pathlib import Path
@@ -39,6 +38,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from emlab.errors import EmlabError
 from emlab.io import sha256_bytes, write_json_atomic
+from emlab.openai_api import api_key, backoff_s, is_transient, retry_after, sync_client
 from emlab.train.checkpoint import state_dir
 
 if TYPE_CHECKING:
@@ -59,12 +59,11 @@ T = TypeVar("T")
 
 
 def _client(params: OpenAITrainParams, spec: ModelSpec) -> Any:
-    from openai import OpenAI
-
-    key = os.environ.get(params.api_key_env)
+    key = api_key(params.api_key_env)
     if not key:
         raise EmlabError(f"train.openai.api_key_env: environment variable {params.api_key_env} is not set; export the API key there (emlab never writes it to disk)")
-    return OpenAI(api_key=key, base_url=params.base_url or spec.base_url, max_retries=4, timeout=REQUEST_TIMEOUT_S)
+    # reads may take the client's own few retries; creates switch them off (see _create)
+    return sync_client(key=key, base_url=params.base_url or spec.base_url, timeout_s=REQUEST_TIMEOUT_S, max_retries=4)
 
 
 def _one_line(text: object) -> str:
@@ -126,13 +125,11 @@ def _retrying(what: str, call: Callable[[], T]) -> T:
     for attempt in range(CREATE_ATTEMPTS):
         try:
             return call()
-        except (openai.APIConnectionError, openai.InternalServerError, openai.RateLimitError) as e:
-            if attempt == CREATE_ATTEMPTS - 1:
+        except openai.APIError as e:
+            if not is_transient(e) or attempt == CREATE_ATTEMPTS - 1:
                 raise _api_error(what, e) from None
             log.warning("%s: %s; retrying", what, _one_line(e))
-            time.sleep(min(30.0, 0.5 * 2**attempt))
-        except openai.APIError as e:
-            raise _api_error(what, e) from None
+            time.sleep(backoff_s(attempt, base_s=0.5, max_s=30.0, after=retry_after(e)))
     raise AssertionError("unreachable")
 
 
