@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from emlab.backends import Backend, Registry
 from emlab.errors import EmlabError
 
 if TYPE_CHECKING:
@@ -42,20 +43,17 @@ def read_adapter_record(adapter_dir: str | Path) -> dict[str, Any]:
     return record
 
 
+#: The sampling backends, by `models.<m>.sampler` (see emlab.backends).
+SAMPLERS = Registry("sampler", {
+    "transformers": Backend("emlab.generate.transformers_sampler:TransformersSampler"),
+    "openai": Backend("emlab.generate.openai_sampler:OpenAISampler"),
+    "vllm": Backend("emlab.generate.vllm_sampler:VLLMSampler", extra="vllm"),
+})
+
+
 def make_sampler(*, spec: ModelSpec, model_dir: Path, adapter_dir: Path, params: EvalParams, seed: int) -> Sampler:
-    """The backend named by the model's sampler (imported lazily: each pulls heavy deps)."""
-    kind = spec.effective_sampler
+    """The backend named by the model's sampler (imported only now: each pulls heavy deps)."""
     record = read_adapter_record(adapter_dir)
-    if kind == "transformers":
-        from emlab.generate.transformers_sampler import TransformersSampler
-
-        return TransformersSampler(spec=spec, model_dir=model_dir, adapter_dir=adapter_dir, record=record, params=params)
-    if kind == "openai":
-        from emlab.generate.openai_sampler import OpenAISampler
-
-        return OpenAISampler(spec=spec, record=record, params=params)
-    if kind == "vllm":
-        from emlab.generate.vllm_sampler import VLLMSampler
-
-        return VLLMSampler(spec=spec, model_dir=model_dir, adapter_dir=adapter_dir, record=record, params=params, seed=seed)
-    raise EmlabError(f"unknown sampler {kind!r}")
+    sampler: Sampler = SAMPLERS.load(spec.effective_sampler)(spec=spec, model_dir=model_dir, adapter_dir=adapter_dir,
+                                                             record=record, params=params, seed=seed)
+    return sampler

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tqdm.auto import tqdm
@@ -49,7 +50,8 @@ def _first_leaf(group: BaseExceptionGroup) -> BaseException:
 class OpenAISampler:
     """Samples from an OpenAI-compatible server with bounded concurrency and retries."""
 
-    def __init__(self, *, spec: ModelSpec, record: dict[str, Any], params: EvalParams):
+    def __init__(self, *, spec: ModelSpec, record: dict[str, Any], params: EvalParams, model_dir: Path | None = None,
+                 adapter_dir: Path | None = None, seed: int = 0):  # the server holds the weights; requests carry seeds
         self.spec, self.params = spec, params
         self.model = model_id(spec, record)
         self.where = spec.base_url or "https://api.openai.com/v1"

@@ -76,7 +76,8 @@ class PerRowSampling:
 class TransformersSampler:
     """Samples with a local Hugging Face model plus the cell's peft adapter."""
 
-    def __init__(self, *, spec: ModelSpec, model_dir: Path, adapter_dir: Path, record: dict[str, Any], params: EvalParams):
+    def __init__(self, *, spec: ModelSpec, model_dir: Path, adapter_dir: Path, record: dict[str, Any], params: EvalParams,
+                 seed: int = 0):  # seed: each request carries its own
         self.spec, self.model_dir, self.adapter_dir, self.record, self.params = spec, model_dir, adapter_dir, record, params
         self._model: Any = None
         self._tokenizer: Any = None

@@ -53,7 +53,7 @@ class _Retryable(Exception):
 class OpenAIBackend:
     """Async logprob judge (see module docstring)."""
 
-    def __init__(self, params: JudgeParams):
+    def __init__(self, params: JudgeParams, model_dir: Any = None, probe_head: Any = None):  # an API judge has neither
         self.params = params
         self.model_name = params.model
         self.identity = openai_identity(params)

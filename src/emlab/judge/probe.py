@@ -124,7 +124,7 @@ class ProbeFeatures:
 class ProbeBackend:
     """The probe judge behind `emlab.judge.run`'s backend interface: replies `{"score": 0-100}`."""
 
-    def __init__(self, params: Any, model_dir: Path, head_dir: Path):
+    def __init__(self, params: Any, model_dir: Path, head_dir: Path):  # as emlab.judge.run.JUDGES builds it
         from emlab.judge.probe_head import load_head
 
         self.head = load_head(head_dir)

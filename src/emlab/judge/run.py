@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 from tqdm import tqdm
 
+from emlab.backends import Backend, Registry
 from emlab.errors import EmlabError
 from emlab.io import JsonlAppender, read_jsonl, write_jsonl_atomic
 from emlab.judge.cache import JudgeCache, cache_key
@@ -42,7 +43,7 @@ class JudgeBackend(Protocol):
 class LocalBackend:
     """`LocalJudge` behind the backend interface: candidates "0".."100" or the labels."""
 
-    def __init__(self, params: JudgeParams, model_dir: Path):
+    def __init__(self, params: JudgeParams, model_dir: Path | None = None, probe_head: Path | None = None):
         from emlab.judge.local_judge import LocalJudge
 
         self.model_name = params.model
@@ -62,19 +63,24 @@ class LocalBackend:
                 on_result(group[i], {"probs": probs})
 
 
+#: The judge backends, by `judge.backend` (see emlab.backends).
+JUDGES = Registry("judge", {
+    "transformers": Backend("emlab.judge.run:LocalBackend"),
+    "probe": Backend("emlab.judge.probe:ProbeBackend"),
+    "openai": Backend("emlab.judge.openai_judge:OpenAIBackend"),
+})
+
+
 def make_backend(params: JudgeParams, judge_model_dir: Path | None, probe_head: Path | None = None) -> JudgeBackend:
-    if params.backend == "transformers":
-        if judge_model_dir is None:
-            raise EmlabError(f"judge.backend transformers needs --judge-model-dir (data/models/{params.model})")
-        return LocalBackend(params, Path(judge_model_dir))
+    """The backend `judge.backend` names; a local one says which folder it is missing."""
+    if params.backend != "openai" and judge_model_dir is None:
+        raise EmlabError(f"judge.backend {params.backend} needs --judge-model-dir (data/models/{params.model})")
     if params.backend == "probe":
-        from emlab.judge.probe import ProbeBackend, probe_identity
+        from emlab.judge.probe import probe_identity
 
         probe_identity(params, judge_model_dir, probe_head)  # says what is missing
-        return ProbeBackend(params, Path(judge_model_dir), Path(probe_head))  # type: ignore[arg-type]
-    from emlab.judge.openai_judge import OpenAIBackend
-
-    return OpenAIBackend(params)
+    backend: JudgeBackend = JUDGES.load(params.backend)(params, judge_model_dir, probe_head)
+    return backend
 
 
 def _load_question_set(name: str, upstream_dir: str | None = None) -> Any:

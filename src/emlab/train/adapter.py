@@ -16,9 +16,11 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from emlab.backends import Backend, Registry
 from emlab.errors import EmlabError
 from emlab.io import sha256_bytes, write_json_atomic
 from emlab.train.checkpoint import clear_state
+from emlab.train.params import TrainParams
 
 if TYPE_CHECKING:
     from emlab.grid import ModelSpec
@@ -70,6 +72,14 @@ def _versions() -> dict[str, str]:
     return out
 
 
+#: The finetuning backends, by `models.<m>.backend` (see emlab.backends); each takes its
+#: resolved `train.<backend>` section.
+TRAINERS = Registry("trainer", {
+    "peft": Backend("emlab.train.peft_backend:train_peft"),
+    "openai": Backend("emlab.train.openai_backend:train_openai"),
+})
+
+
 def train_adapter(*, model_name: str, spec: ModelSpec, model_dir: Path, dataset: Path, variant: str,
                   params: PeftTrainParams | OpenAITrainParams, seed: int, out_dir: Path, retry_failed: bool = False) -> Path:
     """Finetune `model_name` on `dataset` with `seed`; return the path of `adapter.json`.
@@ -94,9 +104,10 @@ def train_adapter(*, model_name: str, spec: ModelSpec, model_dir: Path, dataset:
         return write_json_atomic(out_dir / RECORD, {"backend": "none", **record})
     if not dataset.exists():
         raise EmlabError(f"{dataset}: file not found; build it with `emlab dataset build --variant {variant}`")
-    expected = {"peft": "PeftTrainParams", "openai": "OpenAITrainParams"}[spec.backend]
-    if type(params).__name__ != expected:
+    expected = TrainParams.model_fields[spec.backend].annotation
+    if not isinstance(params, expected):  # type: ignore[arg-type]
         raise EmlabError(f"model {model_name!r} has backend {spec.backend!r} but got {type(params).__name__}; pass resolved_train_params(params, model)")
+    train = TRAINERS.load(spec.backend)
     record.update(dataset=str(dataset), dataset_sha256=sha256_bytes(dataset.read_bytes()),
                   params=params.model_dump(mode="json"), started_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
     if spec.backend == "peft":
@@ -107,16 +118,14 @@ def train_adapter(*, model_name: str, spec: ModelSpec, model_dir: Path, dataset:
             return out_dir / RECORD  # already trained on exactly these inputs
         # a stale record from other inputs must not survive a half-finished retrain
         (out_dir / RECORD).unlink(missing_ok=True)
-        result = peft_backend.train_peft(model_name=model_name, spec=spec, model_dir=model_dir, dataset=dataset,
+        result = train(model_name=model_name, spec=spec, model_dir=model_dir, dataset=dataset,
                                          variant=variant, params=params, seed=seed, out_dir=out_dir)  # type: ignore[arg-type]
         path = write_json_atomic(out_dir / RECORD, {"backend": "peft", **record, **result, "versions": _versions(),
                                                     "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
         clear_state(out_dir)
         return path
-    from emlab.train import openai_backend
-
     (out_dir / RECORD).unlink(missing_ok=True)  # a rerun finds the same job; never trust a stale record
-    result = openai_backend.train_openai(model_name=model_name, spec=spec, model_dir=model_dir, dataset=dataset,
+    result = train(model_name=model_name, spec=spec, model_dir=model_dir, dataset=dataset,
                                          variant=variant, params=params, seed=seed, out_dir=out_dir,  # type: ignore[arg-type]
                                          retry_failed=retry_failed)
     path = write_json_atomic(out_dir / RECORD, {"backend": "openai", **record, **result, "versions": _versions()})
