@@ -1,12 +1,15 @@
 """Judge throughput against a local OpenAI-compatible server with a fixed per-request latency.
 
     python bench/judge_throughput.py [--n 200] [--latency 0.05] [--concurrency 16]
+    python bench/judge_throughput.py --n 16 --latency 0.02 --concurrency 4    # smoke (tests/bench)
 
 Runs `emlab.judge.judge_samples` three times on the same samples, each against
 `emlab.testing.ChatServer` (real HTTP on 127.0.0.1, the real `openai` client):
 sequential (concurrency 1), concurrent (`--concurrency`), and a warm rerun of the
-concurrent run on its own cache. Prints JSON: requests/s of both, their ratio, and the
-number of judge calls the warm rerun made (must be 0).
+concurrent run on its own cache. Prints JSON: requests/s of both, their ratio, the
+number of judge calls the warm rerun made (must be 0), and each rate over its bound
+(1 / latency sequentially, concurrency / latency concurrently: the server's fixed
+latency is the only wait a judge run cannot avoid).
 """
 
 from __future__ import annotations
@@ -60,6 +63,8 @@ def main() -> None:
         "sequential_requests_per_s": round(seq_calls / seq_s, 2), "concurrent_requests_per_s": round(con_calls / con_s, 2),
         "speedup_concurrent_vs_sequential": round(seq_s / con_s, 2),
         "warm_rerun_judge_calls": warm_calls, "warm_rerun_s": round(warm_s, 3),
+        "sequential_vs_latency_bound": round(seq_calls / seq_s * args.latency, 3),
+        "concurrent_vs_latency_bound": round(con_calls / con_s * args.latency / args.concurrency, 3),
     }, indent=2))
     assert warm_calls == 0, "a warm rerun called the judge"
 

@@ -60,5 +60,7 @@ def test_sample_bench_smoke() -> None:
 def test_judge_bench_smoke() -> None:
     out = _bench("judge_throughput.py", "--n", "16", "--latency", "0.02", "--concurrency", "4")
     assert out["n_requests"] == 16 and out["warm_rerun_judge_calls"] == 0
-    for key in ("sequential_requests_per_s", "concurrent_requests_per_s", "speedup_concurrent_vs_sequential"):
+    for key in ("sequential_requests_per_s", "concurrent_requests_per_s", "speedup_concurrent_vs_sequential",
+                "sequential_vs_latency_bound", "concurrent_vs_latency_bound"):
         assert _positive(out[key]), key
+    assert out["sequential_vs_latency_bound"] <= 1.05  # no faster than the server's latency allows
