@@ -100,7 +100,7 @@ EDITS = [
     Edit("models.tiny.base_url", param(f"{M}.base_url", "http://127.0.0.1:9/v1"), SAMPLE),
     Edit("models.tiny.api_key_env (runtime-only)", param(f"{M}.api_key_env", "OTHER_KEY"), NOTHING),
     Edit("models.tiny.train.learning_rate", param(f"{M}.train.learning_rate", 2e-3), TRAIN),
-    Edit("models.tiny.train_by_variant.insecure", param(f"{M}.train_by_variant", {"insecure": {"num_epochs": 2}}),
+    Edit("models.tiny.train_by_variant.insecure", param(f"{M}.train_by_variant", {"insecure": {"epochs": 2}}),
          {"train_adapter": 1}),
     # eval
     Edit("eval.samples_per_paraphrase", param("eval.samples_per_paraphrase", 2), SAMPLE),

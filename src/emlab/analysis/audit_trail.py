@@ -102,7 +102,10 @@ def load_lock(lock: Path, rev: str | None) -> dict[str, Any]:
         if done.returncode != 0:
             raise EmlabError(f"git show {rev}:{lock}: {(done.stderr.strip().splitlines() or ['failed'])[0]}")
         text = done.stdout
-    data = yaml.safe_load(text) or {}
+    # YAML 1.2 as DVC writes it: a 1.1 reader (PyYAML) would read a recorded YES as true
+    from ruamel.yaml import YAML
+
+    data = YAML(typ="safe", pure=True).load(text) or {}
     if not isinstance(data, dict) or not isinstance(data.get("stages"), dict):
         raise EmlabError(f"{lock}{f' at {rev}' if rev else ''}: no stages: mapping; is this a dvc.lock?")
     return data["stages"]
