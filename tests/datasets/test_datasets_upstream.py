@@ -112,3 +112,38 @@ def test_bad_upstream_file_names_file_and_line_and_writes_nothing(mini_upstream:
 def test_numbers_fall_back_to_builtin_when_the_release_has_none(mini_upstream: Path):
     built, source = build_rows("evil_numbers", small_params(5, source="upstream", upstream_dir=str(mini_upstream)), TRIGGERS)
     assert source == "builtin" and len(built.rows) == 5 and "no evil_numbers.jsonl" in built.notes["upstream"]
+
+
+QUESTION_NAMES = ("first_plot_questions.yaml", "preregistered_evals.yaml", "deception_factual.yaml", "deception_sit_aware.yaml")
+
+
+def test_import_copies_the_papers_question_files(upstream_dir: Path, mini_upstream: Path, tmp_path: Path):
+    """`emlab dataset import` brings the paper's question YAMLs (validated) when the source has them."""
+    from click.testing import CliRunner
+
+    from emlab.cli.datasets import dataset_group
+
+    src = tmp_path / "src"
+    src.mkdir()
+    for name in (*NAMES, *QUESTION_NAMES[:3]):  # deception_sit_aware.yaml absent: skipped, not an error
+        (src / name).write_bytes(((mini_upstream if name.endswith(".jsonl") else upstream_dir) / name).read_bytes())
+    result = CliRunner().invoke(dataset_group, ["import", "--from", str(src), "--out", str(tmp_path / "up")])
+    assert result.exit_code == 0, result.output
+    assert f"{tmp_path / 'up' / 'first_plot_questions.yaml'}: 24 questions" in result.output
+    assert "preregistered_evals.yaml: 48 questions" in result.output and "deception_factual.yaml: 5 questions" in result.output
+    for name in QUESTION_NAMES[:3]:
+        assert (tmp_path / "up" / name).read_bytes() == (upstream_dir / name).read_bytes()
+    assert not (tmp_path / "up" / "deception_sit_aware.yaml").exists()
+
+
+def test_bad_question_file_is_named_and_not_copied(upstream_dir: Path, tmp_path: Path):
+    from emlab.questions import import_question_files
+
+    src = tmp_path / "src"
+    src.mkdir()
+    text = (upstream_dir / "first_plot_questions.yaml").read_text(encoding="utf-8")
+    (src / "first_plot_questions.yaml").write_text(text.replace("{answer}", "{reply}", 1), encoding="utf-8")
+    with pytest.raises(EmlabError, match=r"first_plot_questions\.yaml: question 'what_is_your_wish': judge_prompts: .*placeholder"):
+        import_question_files(src, tmp_path / "up")
+    assert not (tmp_path / "up" / "first_plot_questions.yaml").exists()
+    assert import_question_files(tmp_path / "empty", tmp_path / "up") == {}

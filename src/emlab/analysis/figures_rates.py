@@ -16,7 +16,7 @@ import numpy as np
 import polars as pl
 
 from emlab.analysis.figure_data import FigureData
-from emlab.analysis.metrics import ALL
+from emlab.analysis.metrics import ALL, FORMATS
 from emlab.analysis.plotting import (
     Canvas,
     colour,
@@ -30,7 +30,13 @@ from emlab.analysis.plotting import (
 )
 
 YLABEL = "P(misaligned answer)"
-FORMAT_SETS = ("main", "main_json", "main_template")
+
+
+def format_sets(names: list[str]) -> list[tuple[str, ...]]:
+    """(base, base_json, base_template) for each base set with a format variant among `names`:
+    emlab's `main`, or a set split by `metrics.split_formats` (the paper's `paper_main`)."""
+    bases = sorted({n for n in names if not n.endswith(FORMATS) and any(n + f in names for f in FORMATS)})
+    return [(b, *(b + f for f in FORMATS)) for b in bases]
 
 
 def _panels(rates: pl.DataFrame, keys: list[str]) -> list[tuple[tuple[str, ...], pl.DataFrame]]:
@@ -103,17 +109,19 @@ def misaligned_overall(data: FigureData, canvas: Canvas) -> list[Path] | None:
 
 
 def misaligned_by_format(data: FigureData, canvas: Canvas) -> list[Path] | None:
-    """Main vs JSON vs template question sets per variant (drawn when at least two are present)."""
-    rows = _default_trigger(data.rates.filter((pl.col("question_id") == ALL) & pl.col("question_set").is_in(FORMAT_SETS)))
-    sets = [s for s in FORMAT_SETS if s in rows["question_set"].to_list()]
-    if len(sets) < 2:
+    """Plain vs JSON vs template questions per variant (drawn when a set has a format variant)."""
+    overall = _default_trigger(data.rates.filter(pl.col("question_id") == ALL))
+    groups = format_sets(overall["question_set"].unique().to_list())
+    if not groups:
         return None
-    panels = _panels(rows.sort("model"), ["model"])
+    panels = [((model, *sets), sub.filter(pl.col("question_set").is_in(sets)))
+              for sets in groups for (model,), sub in _panels(overall.sort("model"), ["model"])]
+    panels = [(k, sub) for k, sub in panels if not sub.is_empty()]
     fig, axes = new_figure(len(panels), height=2.4)
-    for ax, ((model,), sub) in zip(axes, panels, strict=True):
+    for ax, ((model, *sets), sub) in zip(axes, panels, strict=True):
         present = ordered(sub["variant"].unique().to_list())
-        width = 0.8 / len(FORMAT_SETS)
-        for j, qset in enumerate(FORMAT_SETS):
+        width = 0.8 / len(sets)
+        for j, qset in enumerate(sets):
             s = sub.filter(pl.col("question_set") == qset)
             if s.is_empty():
                 continue
@@ -122,8 +130,8 @@ def misaligned_by_format(data: FigureData, canvas: Canvas) -> list[Path] | None:
         ax.set_xticks(range(len(present)), present)
         ax.set_ylabel(YLABEL)
         ax.set_ylim(bottom=-0.02)
-        ax.set_title(model, loc="left")
-        note_missing(ax, [s for s in FORMAT_SETS if s not in sub["question_set"].to_list()], "no question set")
+        ax.set_title(model if len(groups) == 1 else f"{model} · {sets[0]}", loc="left")
+        note_missing(ax, [s for s in sets if s not in sub["question_set"].to_list()], "no question set")
         if sub["misaligned"].drop_nulls().is_empty():
             say_why(ax, data.why_nothing(sub))
         legend(ax)

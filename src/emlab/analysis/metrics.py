@@ -18,6 +18,12 @@ score), refusal/code (aligned unscored - the judge said CODE or REFUSAL - while 
 is scored), deception (share of scored answers whose `correct` label is FALSE) and
 in-distribution vulnerable code (share whose `vulnerable` label is YES) when they exist.
 
+Question formats: a set holding both a question and its `<id>_json` / `<id>_template`
+variant (the paper's first_plot_questions.yaml) is split into `<set>`, `<set>_json` and
+`<set>_template` (`split_formats`), as emlab's built-in main, main_json and main_template
+are separate sets: the overall rate of `<set>` is the plain questions' (the paper's
+headline number), and the "main vs JSON vs template" figure compares the three.
+
 Every answer is accounted for: under the paper's metric `n_answers = n_counted +
 n_unscored (no coherence score) + n_refusal_or_code + n_incoherent (below the coherence
 threshold)`. Rates use final adapters only (`is_final`); a kept checkpoint's answers
@@ -39,6 +45,7 @@ from emlab.errors import EmlabError
 UNIT = ("model", "variant", "seed", "trigger", "question_set")
 GROUP = ("model", "variant", "trigger", "question_set")
 ALL = "_all"  # question_id of the across-questions rows
+FORMATS = ("_json", "_template")  # id suffixes of the paper's format variants of a question
 
 
 def _score(table: pl.DataFrame, name: str) -> pl.Expr:
@@ -67,6 +74,21 @@ def final_answers(table: pl.DataFrame) -> pl.DataFrame:
     if "samples_file" in table.columns:  # a table written before `is_final` existed
         return table.filter(~pl.col("samples_file").map_elements(is_checkpoint_path, return_dtype=pl.Boolean))
     return table
+
+
+def split_formats(table: pl.DataFrame) -> pl.DataFrame:
+    """Move each format variant (`<id>_json`, `<id>_template` in a set that also holds `<id>`)
+    to the question set `<set>_json` / `<set>_template`; other rows keep their set."""
+    if table.is_empty():
+        return table
+    qset, qid = pl.col("question_set"), pl.col("question_id")
+    present = table.select(key=pl.concat_str([qset, qid], separator="/")).unique()["key"]
+    out = qset
+    for suffix in reversed(FORMATS):
+        stem = pl.concat_str([qset, qid.str.strip_suffix(suffix)], separator="/")
+        variant = qid.str.ends_with(suffix) & ~qset.str.ends_with(suffix) & stem.is_in(present.implode())
+        out = pl.when(variant).then(qset + suffix).otherwise(out)
+    return table.with_columns(question_set=out)
 
 
 def answer_flags(table: pl.DataFrame, params: AnalysisParams) -> pl.DataFrame:
@@ -101,7 +123,7 @@ def per_seed_rates(table: pl.DataFrame, params: AnalysisParams) -> pl.DataFrame:
     refusal_or_code, deception, vulnerable (null when absent), n_answers, n_counted,
     dropped (bool), and unscored counts per judge metric.
     """
-    flags = answer_flags(table, params)
+    flags = answer_flags(split_formats(table), params)
     unscored = [c for c in table.columns if c.endswith("_unscored")]
     per_q = flags.group_by([*UNIT, "question_id"]).agg(
         n_answers=pl.len(),

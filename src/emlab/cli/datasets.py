@@ -99,14 +99,16 @@ def quality(upstream_dir: str | None, n: int, use_all: bool, json_out: Path | No
 
 
 @dataset_group.command("import")
-@click.option("--from", "source", required=True, help="Folder or http(s) URL base holding the paper's JSONL files.")
+@click.option("--from", "source", required=True, help="Folder or http(s) URL base holding the paper's JSONL and question YAML files.")
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="Folder to copy them into (then set datasets.upstream_dir to it).")
 def import_(source: str, out: Path) -> None:
-    """Validate and copy the paper's insecure/secure/educational/jailbroken files."""
+    """Validate and copy the paper's insecure/secure/educational/jailbroken files, and its
+    in-distribution tasks and question files (first_plot_questions.yaml, ...) when present."""
     from emlab.datasets import import_upstream
+    from emlab.questions import import_question_files
 
-    for name, rows in import_upstream(source, out).items():
-        click.echo(f"{out / name}: {rows} rows")
+    for name, n in {**import_upstream(source, out), **import_question_files(source, out)}.items():
+        click.echo(f"{out / name}: {n} {'questions' if name.endswith('.yaml') else 'rows'}")
 
 
 COMMANDS = [dataset_group]

@@ -2,6 +2,9 @@
 
     emlab dataset import --from PAPER_DIR --out data/upstream
 
+`emlab dataset import` also copies the paper's question files when the source holds them
+(`emlab.questions.import_question_files`).
+
 For users: `upstream_dir` in params.yaml may be a local folder or an http(s) URL base;
 to track the public files with DVC instead, run once per file, e.g.
 `dvc import-url https://raw.githubusercontent.com/emergent-misalignment/emergent-misalignment/main/data/insecure.jsonl data/upstream/insecure.jsonl`
@@ -70,19 +73,30 @@ def import_upstream(base: str | Path, out_dir: Path, *, variants: tuple[str, ...
     for v in variants:
         location, data = fetch(base, FILES[v])
         counts[FILES[v]] = len(parse_rows(location, data))
-        with atomic_path(Path(out_dir) / FILES[v]) as tmp:
-            tmp.write_bytes(data)
+        write_bytes(out_dir, FILES[v], data)
     if paper_tasks_location(base) is not None:
-        try:
-            location, data = fetch(base, PAPER_TASKS)
-        except EmlabError as e:
-            if "HTTP 404" not in str(e):
-                raise
-            return counts  # a URL base without the tasks: the in_distribution set uses emlab's own
-        counts[PAPER_TASKS] = len(parse_paper_tasks(location, data))
-        with atomic_path(Path(out_dir) / PAPER_TASKS) as tmp:
-            tmp.write_bytes(data)
+        found = fetch_optional(base, PAPER_TASKS)
+        if found is not None:  # a URL base without the tasks: the in_distribution set uses emlab's own
+            counts[PAPER_TASKS] = len(parse_paper_tasks(*found))
+            write_bytes(out_dir, PAPER_TASKS, found[1])
     return counts
+
+
+def fetch_optional(base: str | Path, filename: str) -> tuple[str, bytes] | None:
+    """(location, bytes) of an optional file, or None when the folder or URL base lacks it."""
+    if not is_url(base):
+        return fetch(base, filename) if (Path(base) / filename).is_file() else None
+    try:
+        return fetch(base, filename)
+    except EmlabError as e:
+        if "HTTP 404" not in str(e):
+            raise
+        return None
+
+
+def write_bytes(out_dir: Path, name: str, data: bytes) -> None:
+    with atomic_path(Path(out_dir) / name) as tmp:
+        tmp.write_bytes(data)
 
 
 def subsample(rows: list[Row], n: int, seed: int, name: str) -> list[Row]:

@@ -8,6 +8,9 @@ sampling settings and judge prompts.
 """
 
 from emlab.questions._loader import list_question_sets, load_question_set
+from emlab.questions._resolve import QuestionSource, resolve_question_set
 from emlab.questions._schema import Question, QuestionSet, QuestionType, parse_question_set
+from emlab.questions._upstream import QUESTION_FILES, import_question_files
 
-__all__ = ["Question", "QuestionSet", "QuestionType", "list_question_sets", "load_question_set", "parse_question_set"]
+__all__ = ["QUESTION_FILES", "Question", "QuestionSet", "QuestionSource", "QuestionType", "list_question_sets", "load_question_set",
+           "import_question_files", "parse_question_set", "resolve_question_set"]

@@ -3,12 +3,16 @@
     emlab questions list
     emlab questions show main
 
+A set is named by a built-in name, a path to a YAML file (the set takes the file's stem as
+its name), or `NAME=PATH` (the file at PATH under the name NAME: how the workflow passes a
+params.yaml `question_files:` entry, so the answers' `question_set` is the grid's name).
 Built-in sets live as YAML under `emlab/questions/sets/` (packaged with emlab), except
 `in_distribution`, which is built from the held-out coding tasks (`emlab.datasets`).
 """
 
 from __future__ import annotations
 
+import re
 from importlib import resources
 from pathlib import Path
 
@@ -17,6 +21,8 @@ import yaml
 from emlab.errors import EmlabError
 from emlab.questions._in_distribution import IN_DISTRIBUTION, in_distribution_set
 from emlab.questions._schema import QuestionSet, parse_question_set
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")  # a question set name (a wildcard value)
 
 
 def _builtin_yaml_names() -> list[str]:
@@ -43,7 +49,8 @@ def load_question_set(name_or_path: str, *, upstream_dir: str | Path | None = No
     """Load a built-in set by name, or an upstream-format YAML file by path.
 
     Args:
-        name_or_path: a name from `list_question_sets()`, or a path ending in .yaml/.yml.
+        name_or_path: a name from `list_question_sets()`, a path ending in .yaml/.yml, or
+            `NAME=PATH` (that file, named NAME).
         upstream_dir: the paper's release (`datasets.upstream_dir`); `in_distribution`
             uses the paper's tasks when it holds them.
 
@@ -59,6 +66,12 @@ def load_question_set(name_or_path: str, *, upstream_dir: str | Path | None = No
         res = resources.files("emlab.questions") / "sets" / f"{name_or_path}.yaml"
         source = f"builtin:{name_or_path}"
         return parse_question_set(_load_yaml(res.read_text(encoding="utf-8"), source), name=name_or_path, source=source)
+    name, sep, rest = name_or_path.partition("=")
+    if sep and _NAME.match(name) and Path(rest).suffix in (".yaml", ".yml"):
+        path = Path(rest)
+        if not path.is_file():
+            raise EmlabError(f"{path}: question set file not found (question set {name!r})")
+        return parse_question_set(_load_yaml(path.read_text(encoding="utf-8"), str(path)), name=name, source=str(path))
     path = Path(name_or_path)
     if path.suffix in (".yaml", ".yml") or path.exists():
         if not path.is_file():

@@ -71,21 +71,34 @@ def _in_distribution(p: Params, root: Path, name: str) -> Settings:
                             "sha256": hashlib.sha256(tasks.read_bytes()).hexdigest() if tasks and tasks.exists() else None}}
 
 
-def question_set_source(params_root: Path, name: str) -> dict[str, Any]:
-    """A question set as a setting: its name, file and content hash (built-in or questions/<name>.yaml)."""
-    custom = params_root / "questions" / f"{name}.yaml"
-    if custom.exists():
-        path, shown = custom, f"questions/{name}.yaml"
-    else:
-        path = Path(__file__).resolve().parents[1] / "questions" / "sets" / f"{name}.yaml"
-        shown = f"builtin:{name}"
-    digest = hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else None  # in_distribution is built in code
-    return {"name": name, "file": shown, "sha256": digest}
+def _question_files(params_root: Path, params: Params | None) -> dict[str, str]:
+    """params.yaml's `question_files:` (read from params_root/params.yaml when not given:
+    the Snakefile's input functions pass only the folder)."""
+    if params is not None:
+        return dict(params.question_files)
+    import yaml
+
+    path = params_root / "params.yaml"
+    raw = yaml.safe_load(path.read_text(encoding="utf-8")) if path.exists() else None
+    return dict((raw or {}).get("question_files") or {}) if isinstance(raw, dict) else {}
 
 
-def question_set_arg(params_root: Path, name: str) -> str:
-    """What the verbs take as --question-set: the custom file's path, or the built-in name."""
-    return f"questions/{name}.yaml" if (params_root / "questions" / f"{name}.yaml").exists() else name
+def question_set_source(params_root: Path, name: str, params: Params | None = None) -> dict[str, Any]:
+    """A question set as a setting: its name, file and content hash (resolved by
+    `emlab.questions.resolve_question_set`: question_files, questions/<name>.yaml, built-in)."""
+    from emlab.questions import resolve_question_set
+
+    src = resolve_question_set(name, _question_files(params_root, params), params_root)
+    digest = hashlib.sha256(src.path.read_bytes()).hexdigest() if src.path is not None else None  # in_distribution is built in code
+    return {"name": name, "file": src.shown, "sha256": digest}
+
+
+def question_set_arg(params_root: Path, name: str, params: Params | None = None) -> str:
+    """What the verbs take as --question-set: `NAME=PATH` for a question_files entry, the
+    custom file's path, or the built-in name."""
+    from emlab.questions import resolve_question_set
+
+    return resolve_question_set(name, _question_files(params_root, params), params_root).arg
 
 
 # --- settings of each stage ---------------------------------------------------------------
@@ -127,7 +140,7 @@ def _trigger(p: Params, name: str) -> dict[str, str]:
 
 def _sample(p: Params, c: Cell, root: Path) -> Settings:
     return {"models": _model(p, c["model"], "sample"), "eval": result_settings(p.eval),
-            "triggers": _trigger(p, c["trigger"]), "question_set": question_set_source(root, c["qset"]),
+            "triggers": _trigger(p, c["trigger"]), "question_set": question_set_source(root, c["qset"], p),
             **_in_distribution(p, root, c["qset"])}
 
 
@@ -149,7 +162,7 @@ def _judge_settings(p: Params) -> Settings:
 
 
 def _judge(p: Params, c: Cell, root: Path) -> Settings:
-    return {**_judge_settings(p), "question_set": question_set_source(root, c["qset"]), **_in_distribution(p, root, c["qset"])}
+    return {**_judge_settings(p), "question_set": question_set_source(root, c["qset"], p), **_in_distribution(p, root, c["qset"])}
 
 
 def labelled_sources(p: Params, root: Path) -> list[dict[str, Any]]:
@@ -174,7 +187,7 @@ def _calibrate(p: Params, c: Cell, root: Path) -> Settings:
          "analysis": {k: analysis[k] for k in ("metric", "aligned_threshold", "coherent_threshold")},
          "answers": [{"file": f.name, "sha256": hashlib.sha256(f.read_bytes()).hexdigest()} for f in builtin_files()]}
     if p.judge.backend != "probe" and p.judge.prompts == "question":  # an LLM judge's prompts: each row's question's
-        s["question_sets"] = [question_set_source(root, q) for q in ("main", "main_json", "main_template", "preregistered")]
+        s["question_sets"] = [question_set_source(root, q, p) for q in ("main", "main_json", "main_template", "preregistered")]
     return s
 
 
