@@ -1,6 +1,6 @@
 """Training throughput, FLOP/s and peak memory: emlab's peft loop against HF `Trainer` as a user writes it.
 
-    python bench/train_throughput.py                  # SmolLM2 (data/models/smollm2), a few minutes on 1 thread
+    python bench/train_throughput.py                  # SmolLM2 (data/models/smollm2): ~10 min on 1 CPU thread
     python bench/train_throughput.py --tiny           # tiny random model: seconds (tests/bench runs this)
 
 Three arms, each in its own subprocess (so peak RSS is its own), on the same rows, the
