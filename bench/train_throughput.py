@@ -1,7 +1,7 @@
 """Training throughput, FLOP/s and peak memory: emlab's peft loop against HF `Trainer` as a user writes it.
 
     python bench/train_throughput.py                  # SmolLM2 (data/models/smollm2): ~10 min on 1 CPU thread
-    python bench/train_throughput.py --tiny           # tiny random model: seconds (tests/bench runs this)
+    python bench/train_throughput.py --tiny           # tiny random model, about a minute (tests/bench: fewer steps)
 
 Three arms, each in its own subprocess (so peak RSS is its own), on the same rows, the
 same rsLoRA config (r=32, alpha=64, all projections), the same batch (--per-device x
