@@ -62,7 +62,7 @@ def compare_scores(a: dict[str, tuple[float | None, float | None]], b: dict[str,
         raise EmlabError("judge compare: the two score files share no id; they must score the same answers")
     out: dict[str, Any] = {"n": len(ids), "n_only_a": len(set(a) - set(b)), "n_only_b": len(set(b) - set(a))}
     for k, scale in enumerate(SCALES):
-        pairs = [(a[i][k], b[i][k]) for i in ids if a[i][k] is not None and b[i][k] is not None]
+        pairs = [(x, y) for i in ids if (x := a[i][k]) is not None and (y := b[i][k]) is not None]
         out[f"spearman_{scale}"] = spearman([p[0] for p in pairs], [p[1] for p in pairs])
         out[f"n_{scale}_both_scored"] = len(pairs)
     flags, counted = {}, {}
