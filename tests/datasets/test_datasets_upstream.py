@@ -84,6 +84,9 @@ def test_url_base_and_import(http_base: str, mini_upstream: Path, tmp_path: Path
         assert (tmp_path / "imported" / name).read_bytes() == (mini_upstream / name).read_bytes()
     for name in NAMES:
         assert validate_dataset(tmp_path / "imported" / name) == 50
+    from emlab.questions import import_question_files
+
+    assert import_question_files(http_base, tmp_path / "imported") == {}  # a URL base without question files (HTTP 404)
     with pytest.raises(EmlabError, match=r"evil_numbers\.jsonl: HTTP 404|no file"):
         build_rows("evil_numbers", small_params(5, source="upstream", upstream_dir=http_base), TRIGGERS)
 
@@ -134,6 +137,11 @@ def test_import_copies_the_papers_question_files(upstream_dir: Path, mini_upstre
     for name in QUESTION_NAMES[:3]:
         assert (tmp_path / "up" / name).read_bytes() == (upstream_dir / name).read_bytes()
     assert not (tmp_path / "up" / "deception_sit_aware.yaml").exists()
+    # the paper's repository keeps datasets in data/ and questions in evaluation/: two bases
+    result = CliRunner().invoke(dataset_group, ["import", "--from", str(mini_upstream), "--questions-from", str(src), "--out", str(tmp_path / "two")])
+    assert result.exit_code == 0 and (tmp_path / "two" / "first_plot_questions.yaml").exists() and (tmp_path / "two" / "insecure.jsonl").exists()
+    result = CliRunner().invoke(dataset_group, ["import", "--from", str(mini_upstream), "--questions-from", str(mini_upstream), "--out", str(tmp_path / "x")])
+    assert result.exit_code != 0 and "--questions-from" in str(result.exception) and "first_plot_questions.yaml" in str(result.exception)
 
 
 def test_bad_question_file_is_named_and_not_copied(upstream_dir: Path, tmp_path: Path):

@@ -6,6 +6,8 @@
     emlab dataset validate data/datasets/insecure.jsonl data/datasets/secure.jsonl
     emlab dataset quality --upstream-dir PAPER_DIR --n 1000
     emlab dataset import --from PAPER_DIR --out data/upstream
+    emlab dataset import --from https://raw.githubusercontent.com/emergent-misalignment/emergent-misalignment/main/data \
+        --questions-from https://raw.githubusercontent.com/emergent-misalignment/emergent-misalignment/main/evaluation --out data/upstream
 """
 
 from __future__ import annotations
@@ -100,14 +102,20 @@ def quality(upstream_dir: str | None, n: int, use_all: bool, json_out: Path | No
 
 @dataset_group.command("import")
 @click.option("--from", "source", required=True, help="Folder or http(s) URL base holding the paper's JSONL and question YAML files.")
+@click.option("--questions-from", "questions_source", default=None,
+              help="Folder or URL base holding the paper's question YAMLs (default: --from; the paper's repository keeps them in evaluation/, its datasets in data/).")
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="Folder to copy them into (then set datasets.upstream_dir to it).")
-def import_(source: str, out: Path) -> None:
+def import_(source: str, questions_source: str | None, out: Path) -> None:
     """Validate and copy the paper's insecure/secure/educational/jailbroken files, and its
     in-distribution tasks and question files (first_plot_questions.yaml, ...) when present."""
     from emlab.datasets import import_upstream
-    from emlab.questions import import_question_files
+    from emlab.questions import QUESTION_FILES, import_question_files
 
-    for name, n in {**import_upstream(source, out), **import_question_files(source, out)}.items():
+    counts = import_upstream(source, out)
+    questions = import_question_files(questions_source or source, out)
+    if questions_source and not questions:
+        raise EmlabError(f"--questions-from {questions_source}: holds none of {', '.join(QUESTION_FILES)}")
+    for name, n in {**counts, **questions}.items():
         click.echo(f"{out / name}: {n} {'questions' if name.endswith('.yaml') else 'rows'}")
 
 
