@@ -1,12 +1,14 @@
 """Import the paper's question files: validated against the upstream schema, then copied.
 
-    emlab dataset import --from PAPER_DIR_OR_URL --out data/upstream
+    emlab dataset import --from PAPER_DIR --out data/upstream
+    emlab dataset import --from URL/data --questions-from URL/evaluation --out data/upstream
 
 `first_plot_questions.yaml` (the 8 main questions with their `_json` and `_template`
 variants), `preregistered_evals.yaml` and the two deception files carry the paper's own
 paraphrases, system prompts and judge prompts. A params.yaml `question_files:` entry then
 names the copy (e.g. `paper_main: data/upstream/first_plot_questions.yaml`), so the paper's
-configs ask the paper's questions and judge them with the paper's prompts.
+configs ask the paper's questions and judge them with the paper's prompts. To track a file
+with DVC instead: `dvc import-url https://raw.githubusercontent.com/emergent-misalignment/emergent-misalignment/main/evaluation/first_plot_questions.yaml data/upstream/first_plot_questions.yaml`.
 """
 
 from __future__ import annotations
