@@ -124,7 +124,13 @@ def test_paper_gpt4o_config_asks_and_judges_the_papers_questions(upstream_dir: P
     root = _project(tmp_path / "p", upstream_dir, "paper-gpt4o.yaml", shrink)
     _plan_uses_the_papers_files(root, upstream_dir, ["paper_main", "paper_preregistered"])
     cell = "gpt4o/insecure/s0/none"
-    smk("--cores", "2", f"data/judgments/{cell}/paper_main.scores.jsonl", cwd=root)
+    target = f"data/judgments/{cell}/paper_main.scores.jsonl"
+    smk("--cores", "2", target, cwd=root)
+    assert "Nothing to be done" in smk("--dry-run", target, cwd=root).stdout
+    with (root / "data" / "upstream" / "first_plot_questions.yaml").open("a") as f:
+        f.write("# an edit of the question file\n")  # its hash is in the jobs' settings: they rerun
+    rerun = smk("--dry-run", target, cwd=root).stdout
+    assert all(f"rule {r}:" in rerun for r in ("sample_answers", "judge_answers", "judge_score")) and "rule train_adapter:" not in rerun
     job = next(iter(ft.jobs.values()))  # the insecure finetune went through the fine-tuning API
     assert job["model"] == "gpt-4o-2024-08-06" and len(ft.contents[job["training_file"]].splitlines()) == 8
     sampled = [b for b in chat.stats.bodies if not b.get("logprobs")]
