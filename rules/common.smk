@@ -60,7 +60,7 @@ def declared_output(name, key):
 
 
 def question_set(wildcards):
-    return question_set_arg(Path("."), wildcards.qset)
+    return question_set_arg(Path("."), wildcards.qset, PARAMS)
 
 
 def eval_conditions():
