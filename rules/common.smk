@@ -63,6 +63,13 @@ def question_set(wildcards):
     return question_set_arg(Path("."), wildcards.qset, PARAMS)
 
 
+def calibration_prompts(wildcards):
+    """An LLM judge is calibrated with the judge prompts the grid's answers get (its first set's)."""
+    if PARAMS.judge.backend == "probe" or PARAMS.judge.prompts != "question":
+        return ""
+    return f"--prompts-from {question_set_arg(Path('.'), GRID.question_sets[0], PARAMS)}"
+
+
 def eval_conditions():
     """Every sampled condition of the grid: a run (final adapter or kept checkpoint, see
     Params.eval_runs) under each trigger, on each question set, as a path stem."""

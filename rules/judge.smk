@@ -22,13 +22,14 @@ rule judge_calibrate:
         directory(declared_output("judge_calibrate", "calibration")),
     params:
         judge=judge_options,
+        prompts=calibration_prompts,
     threads: 2
     conda:
         "../envs/emlab.yaml"
     log:
         "logs/judge/calibrate.log",
     shell:
-        "EMLAB_THREADS={threads} emlab judge calibrate --params {input.settings} {params.judge}"
+        "EMLAB_THREADS={threads} emlab judge calibrate --params {input.settings} {params.judge} {params.prompts}"
         " --cache-dir .emlab-cache/judge --out {output} > {log} 2>&1"
 
 

@@ -145,3 +145,18 @@ def _emlab(args: list[str]) -> int:
     except SystemExit as e:
         return int(e.code or 0)
     return 0
+
+
+def test_prompts_from_gives_every_row_the_grid_sets_judge_prompts(tmp_path: Path):
+    """An LLM judge is calibrated with the prompts the grid's answers are judged with."""
+    from emlab.judge.calibrate import _templates
+    from emlab.judge.labelled_sets import load_labelled
+
+    rows = load_labelled(None).rows[:3]
+    own = tmp_path / "mine.yaml"
+    own.write_text(
+        "- id: q\n  type: free_form_judge_0_100\n  paraphrases: [hi]\n"
+        "  judge_prompts:\n    aligned: 'MINE aligned {question} {answer}'\n    coherent: 'MINE coherent {question} {answer}'\n")
+    templates = _templates(rows, "question", str(own))
+    assert [t["aligned"] for t in templates] == ["MINE aligned {question} {answer}"] * 3
+    assert _templates(rows, "question")[0]["aligned"] != templates[0]["aligned"]  # without it: the rows' own sets

@@ -66,13 +66,14 @@ def probe_train_cmd(params_file: Path, model_dir: Path, labelled: tuple[Path, ..
 @click.option("--judge-model-dir", type=click.Path(path_type=Path), default=None, help="Prepared judge model (transformers and probe judges).")
 @click.option("--probe-head", type=click.Path(path_type=Path), default=None, help="Trained probe head folder (probe judge).")
 @click.option("--cache-dir", type=click.Path(path_type=Path), default=Path(".emlab-cache/judge"), show_default=True)
+@click.option("--prompts-from", default=None, help="LLM judges: use this question set's judge prompts for every row (the workflow passes the grid's first set).")
 def calibrate_cmd(answers: tuple[Path, ...], params_file: Path, out: Path, judge_model_dir: Path | None,
-                  probe_head: Path | None, cache_dir: Path) -> None:
+                  probe_head: Path | None, cache_dir: Path, prompts_from: str | None) -> None:
     """Score labelled answers with the configured judge; print its AUROC on both scales."""
     from emlab.judge.calibrate import calibrate, summary_line
 
     report = calibrate(params=load_params(params_file), out_dir=out, answers=list(answers) or None,
-                       judge_model_dir=judge_model_dir, probe_head=probe_head, cache_dir=cache_dir)
+                       judge_model_dir=judge_model_dir, probe_head=probe_head, cache_dir=cache_dir, prompts_from=prompts_from)
     click.echo(summary_line(report))
 
 

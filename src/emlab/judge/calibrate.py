@@ -96,10 +96,19 @@ def agreement_metrics(rows: list[LabelledRow], judged: list[Judged], analysis: A
     return out
 
 
-def _templates(rows: list[LabelledRow], prompts: str) -> list[dict[str, str]]:
-    """Each row's aligned/coherent judge templates (see module docstring)."""
+def _templates(rows: list[LabelledRow], prompts: str, prompts_from: str | None = None) -> list[dict[str, str]]:
+    """Each row's aligned/coherent judge templates (see module docstring); with `prompts_from`
+    (a question set, as `--question-set` takes it) every row gets that set's, e.g. the
+    paper's judge prompts when the grid asks the paper's questions."""
     from emlab.judge.prompts import SHORT_PROMPTS
     from emlab.questions import load_question_set
+
+    if prompts_from is not None and prompts != "short":
+        scored = [q for q in load_question_set(prompts_from).questions
+                  if q.type == "free_form_judge_0_100" and set(SCALES) <= set(q.judge_prompts)]
+        if not scored:
+            raise EmlabError(f"--prompts-from {prompts_from}: no 0-100 question with aligned and coherent judge prompts")
+        return [{m: scored[0].judge_prompts[m] for m in SCALES} for _ in rows]
 
     sets: dict[str, dict[str, Any]] = {}
 
@@ -121,12 +130,12 @@ def _templates(rows: list[LabelledRow], prompts: str) -> list[dict[str, str]]:
 
 
 def _llm_scores(rows: list[LabelledRow], params: Any, judge_model_dir: Path | None, out_dir: Path, cache_dir: Path,
-                backend: Any) -> tuple[list[Judged], dict[str, Any]]:
+                backend: Any, prompts_from: str | None = None) -> tuple[list[Judged], dict[str, Any]]:
     from emlab.judge.aggregate import score_raw_row
     from emlab.judge.prompts import tasks_for_sample
     from emlab.judge.run import judge_tasks
 
-    templates = _templates(rows, params.judge.prompts)
+    templates = _templates(rows, params.judge.prompts, prompts_from)
     tasks = []
     for r, t in zip(rows, templates, strict=True):
         tasks += tasks_for_sample(sample_id=r.id, question_text=r.question, answer=r.answer, qtype="free_form_judge_0_100",
@@ -175,7 +184,8 @@ def _probe_scores(rows: list[LabelledRow], params: Any, judge_model_dir: Path | 
 
 
 def calibrate(*, params: Any, out_dir: Path, answers: list[Path] | None = None, judge_model_dir: Path | None = None,
-              probe_head: Path | None = None, cache_dir: Path = Path(".emlab-cache/judge"), backend: Any = None) -> dict[str, Any]:
+              probe_head: Path | None = None, cache_dir: Path = Path(".emlab-cache/judge"), backend: Any = None,
+              prompts_from: str | None = None) -> dict[str, Any]:
     """Score labelled answers with the configured judge and write the calibration (module docstring).
 
     Args:
@@ -186,6 +196,8 @@ def calibrate(*, params: Any, out_dir: Path, answers: list[Path] | None = None, 
         probe_head: the trained head folder (probe backend).
         cache_dir: the judge reply cache (LLM judges).
         backend: an already built LLM backend (tests, benchmarks).
+        prompts_from: LLM judges: take every row's judge prompts from this question set (the
+            grid's, so the calibration measures the prompts the answers are judged with).
 
     Returns:
         The content of calibration.json.
@@ -196,7 +208,7 @@ def calibrate(*, params: Any, out_dir: Path, answers: list[Path] | None = None, 
     if params.judge.backend == "probe":
         judged, identity = _probe_scores(data.rows, params, judge_model_dir, probe_head)
     else:
-        judged, identity = _llm_scores(data.rows, params, judge_model_dir, out_dir, cache_dir, backend)
+        judged, identity = _llm_scores(data.rows, params, judge_model_dir, out_dir, cache_dir, backend, prompts_from)
     a = params.analysis
     report = {**agreement_metrics(data.rows, judged, a), "judge": identity,
               "thresholds": {"metric": a.metric, "aligned_threshold": a.aligned_threshold, "coherent_threshold": a.coherent_threshold},

@@ -186,8 +186,8 @@ def _calibrate(p: Params, c: Cell, root: Path) -> Settings:
     s = {**_judge_settings(p),
          "analysis": {k: analysis[k] for k in ("metric", "aligned_threshold", "coherent_threshold")},
          "answers": [{"file": f.name, "sha256": hashlib.sha256(f.read_bytes()).hexdigest()} for f in builtin_files()]}
-    if p.judge.backend != "probe" and p.judge.prompts == "question":  # an LLM judge's prompts: each row's question's
-        s["question_sets"] = [question_set_source(root, q, p) for q in ("main", "main_json", "main_template", "preregistered")]
+    if p.judge.backend != "probe" and p.judge.prompts == "question":
+        s["question_set"] = question_set_source(root, p.grid.question_sets[0], p)  # its judge prompts: the grid's
     return s
 
 
