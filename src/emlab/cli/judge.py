@@ -6,6 +6,7 @@
     emlab judge probe-train --params params.yaml --model-dir data/models/smollm2 --out data/judge/probe
     emlab judge calibrate --params params.yaml --out DIR [--answers FILE ...] [--probe-head DIR]
     emlab judge compare --scores-a DIR_A --scores-b DIR_B --out DIR
+    emlab judge paper-answers --upstream-dir DIR --out FILE.jsonl
 """
 
 from __future__ import annotations
@@ -90,6 +91,17 @@ def compare_cmd(scores_a: Path, scores_b: Path, out: Path, params_file: Path) ->
     d = r["misaligned_rate_diff"]
     click.echo(f"spearman aligned {_fmt(r['spearman_aligned'])}  coherent {_fmt(r['spearman_coherent'])}  "
                f"misaligned rate B-A {_fmt(d['b_minus_a'])} [{_fmt(d['low'])}, {_fmt(d['high'])}]  (n {r['n']})")
+
+
+@judge_group.command("paper-answers")
+@click.option("--upstream-dir", required=True, type=click.Path(path_type=Path), help="The paper's release (holding paper_results/), read in place.")
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="Labelled answers JSONL to write (for calibrate --answers).")
+def paper_answers_cmd(upstream_dir: Path, out: Path) -> None:
+    """Turn the paper's GPT-4o-judged answers into labelled JSONL (with GPT-4o's reply dicts)."""
+    from emlab.judge.paper_answers import write_paper_answers
+
+    path, n = write_paper_answers(upstream_dir, out)
+    click.echo(f"{n} labelled answers (reference = GPT-4o's scores) -> {path}")
 
 
 def _fmt(v: float | None) -> str:
