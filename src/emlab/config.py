@@ -136,8 +136,8 @@ def _check_references(p: Params, root: Path) -> None:
         resolve_question_set(q, p.question_files, root, where=f"grid.question_sets.{i}")
     if p.datasets.backdoor.trigger not in p.triggers:
         raise EmlabError(f"datasets.backdoor.trigger: unknown trigger {p.datasets.backdoor.trigger!r}; keys of triggers: {', '.join(p.triggers)}")
-    if p.judge.backend == "transformers" and p.judge.model not in p.models:
-        raise EmlabError(f"judge.model: {p.judge.model!r} is not a key of models: (a transformers judge runs a model defined there)")
+    if p.judge.backend in ("transformers", "probe") and p.judge.model not in p.models:
+        raise EmlabError(f"judge.model: {p.judge.model!r} is not a key of models: (a local judge, prompted or probe, runs a model defined there)")
     for name, spec in p.models.items():
         section = TrainParams.model_fields[spec.backend].annotation
         overrides = {"train": spec.train, **{f"train_by_variant.{v}": {**spec.train, **o} for v, o in spec.train_by_variant.items()}}
