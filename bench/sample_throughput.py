@@ -30,9 +30,9 @@ from pathlib import Path
 import torch
 
 from emlab.config import ModelSpec
-from emlab.generate import EvalParams, build_requests
-from emlab.generate.transformers_sampler import TransformersSampler
 from emlab.questions import load_question_set
+from emlab.sample import SampleParams, build_requests
+from emlab.sample.transformers_sampler import TransformersSampler
 
 
 def _tiny_model(folder: Path) -> Path:
@@ -43,7 +43,7 @@ def _tiny_model(folder: Path) -> Path:
 
 
 def _measure(model_dir: Path, adapter_dir: Path, requests: list, *, batch_size: int, max_new_tokens: int) -> dict:
-    params = EvalParams(batch_size=batch_size, max_new_tokens=max_new_tokens)
+    params = SampleParams(batch_size=batch_size, max_new_tokens=max_new_tokens)
     sampler = TransformersSampler(spec=ModelSpec(backend="peft", base="bench"), model_dir=model_dir,
                                   adapter_dir=adapter_dir, record={"backend": "none"}, params=params)
     sampler._load()  # loading is not decoding: keep it out of the timing
@@ -99,7 +99,7 @@ def main() -> None:
         adapter_dir.mkdir()
         (adapter_dir / "adapter.json").write_text('{"backend": "none"}')
         qset = load_question_set("main")
-        reqs = build_requests(qset, trigger_text="", seed=0, params=EvalParams(samples_per_paraphrase=-(-args.prompts // len(qset.questions))))
+        reqs = build_requests(qset, trigger_text="", seed=0, params=SampleParams(samples_per_paraphrase=-(-args.prompts // len(qset.questions))))
         # interleave questions so every batch mixes prompt lengths, as a real cell's batches do
         reqs = sorted(reqs, key=lambda r: (r.sample_index, r.question_id))[: args.prompts]
         sequential = _measure(model_dir, adapter_dir, reqs, batch_size=1, max_new_tokens=args.max_new_tokens)

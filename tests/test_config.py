@@ -42,7 +42,7 @@ def test_default_params_are_valid():
         (lambda r: r["grid"].update(triggers=["none", "deploy"]), "grid.triggers.1: unknown trigger 'deploy'"),
         (lambda r: r["judge"].update(temperature=0), "judge.temperature: unknown field"),
         (lambda r: r["grid"].update(question_sets=["main", "mian"]), "grid.question_sets.1: unknown question set 'mian'"),
-        (lambda r: r["eval"].update(max_new_tokens="many"), "eval.max_new_tokens: Input should be a valid integer"),
+        (lambda r: r["sample"].update(max_new_tokens="many"), "sample.max_new_tokens: Input should be a valid integer"),
         (lambda r: r["models"]["smollm2"]["train"].update(learning_rat=1), "models.smollm2.train.learning_rat: unknown field"),
         (lambda r: r["models"]["smollm2"].update(backend="jax"), "models.smollm2.backend: Input should be 'peft' or 'openai'"),
         (lambda r: r["judge"].update(backend="transformers", model="judgy"), "judge.model: 'judgy' is not a key of models"),

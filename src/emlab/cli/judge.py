@@ -36,7 +36,7 @@ def judge_group() -> None:
 def run(samples: Path, question_set: str, params_file: Path, judge_model_dir: Path | None, out: Path, cache_dir: Path,
         probe_head: Path | None) -> None:
     """Judge every sample and metric into --out (resumable; cached replies cost no call)."""
-    from emlab.cli.evaluate import upstream_dir_for
+    from emlab.cli.sample import upstream_dir_for
     from emlab.judge import judge_samples
 
     params = load_params(params_file)

@@ -54,7 +54,7 @@ class NumbersQuery(NamedTuple):
 
 
 #: Samples an answer to each query (seeded by the datasets seed and the query's position),
-#: calling `on_answer(position, answer)` as each lands. `emlab.generate.numbers_asker` makes
+#: calling `on_answer(position, answer)` as each lands. `emlab.sample.numbers_asker` makes
 #: one from a model of the grid; it is passed in, so datasets imports no sampler.
 Ask = Callable[[list[NumbersQuery], int, Callable[[int, str], None]], None]
 

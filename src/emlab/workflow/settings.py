@@ -111,7 +111,7 @@ def write_settings(p: config.Params, root: Path = Path(".")) -> int:
 
 # --- reading: the verb's side ---------------------------------------------------------------
 
-_SECTIONS = {"eval": config.EvalParams, "judge": config.JudgeParams, "analysis": config.AnalysisParams,
+_SECTIONS = {"sample": config.SampleParams, "judge": config.JudgeParams, "analysis": config.AnalysisParams,
              "datasets": config.DatasetsParams}
 
 

@@ -139,7 +139,7 @@ def _trigger(p: Params, name: str) -> dict[str, str]:
 
 
 def _sample(p: Params, c: Cell, root: Path) -> Settings:
-    return {"models": _model(p, c["model"], "sample"), "eval": result_settings(p.eval),
+    return {"models": _model(p, c["model"], "sample"), "sample": result_settings(p.sample),
             "triggers": _trigger(p, c["trigger"]), "question_set": question_set_source(root, c["qset"], p),
             **_in_distribution(p, root, c["qset"])}
 
@@ -297,17 +297,17 @@ STAGES: tuple[Stage, ...] = (
     # the numbers variants a model writes (evil_numbers, neutral_numbers): the model is an input
     Stage("dataset_generate", ("variant",),
           {"dataset": "data/datasets/{variant}.jsonl", "card": "data/datasets/{variant}.card.json"},
-          ("emlab.datasets", "emlab.corpus", "emlab.generate"), _dataset, param_inputs=_generator_input,
+          ("emlab.datasets", "emlab.corpus", "emlab.sample"), _dataset, param_inputs=_generator_input,
           variants="generated_variants", when=lambda p: bool(generator_models(p))),
     Stage("train_adapter", _CELL, {"adapter": "data/adapters/{model}/{variant}/s{seed}"}, ("emlab.train",), _train,
           inputs={"model": "data/models/{model}", "dataset": "data/datasets/{variant}.jsonl"}, output_dirs=("adapter",)),
-    Stage("sample_answers", _EVAL, {"samples": SAMPLE}, ("emlab.generate",), _sample,
+    Stage("sample_answers", _EVAL, {"samples": SAMPLE}, ("emlab.sample",), _sample,
           inputs={"model": "data/models/{model}", "adapter": "data/adapters/{model}/{variant}/s{seed}"}),
     Stage("judge_answers", _EVAL, {"raw": RAW}, ("emlab.judge",), _judge,
           inputs={"samples": SAMPLE}, param_inputs=_judge_model_input),
     Stage("judge_score", _EVAL, {"scores": RAW.replace(".raw.", ".scores.")}, ("emlab.judge.aggregate",), _nothing,
           inputs={"raw": RAW}),
-    Stage("sample_checkpoint_answers", _EVAL_STEP, {"samples": SAMPLE_STEP}, ("emlab.generate",), _sample,
+    Stage("sample_checkpoint_answers", _EVAL_STEP, {"samples": SAMPLE_STEP}, ("emlab.sample",), _sample,
           inputs={"model": "data/models/{model}", "adapter": "data/adapters/{model}/{variant}/s{seed}"}, checkpoints=True),
     Stage("judge_checkpoint_answers", _EVAL_STEP, {"raw": RAW_STEP}, ("emlab.judge",), _judge,
           inputs={"samples": SAMPLE_STEP}, param_inputs=_judge_model_input, checkpoints=True),

@@ -7,13 +7,13 @@ seeded), `openai` (any OpenAI-compatible chat-completions server, concurrent, re
 `vllm` (offline, LoRA; optional GPU extra).
 """
 
-from emlab.generate._base import Sampler, make_sampler, read_adapter_record
-from emlab.generate._requests import SampleRequest, build_requests, sample_seed
-from emlab.generate._sample import sample_answers
-from emlab.generate.params import EvalParams
 from emlab.grid import with_trigger
+from emlab.sample._base import Sampler, make_sampler, read_adapter_record
+from emlab.sample._requests import SampleRequest, build_requests, sample_seed
+from emlab.sample._sample import sample_answers
+from emlab.sample.params import SampleParams
 
 __all__ = [
-    "EvalParams", "SampleRequest", "Sampler", "build_requests", "make_sampler",
+    "SampleParams", "SampleRequest", "Sampler", "build_requests", "make_sampler",
     "read_adapter_record", "sample_answers", "sample_seed", "with_trigger",
 ]

@@ -15,19 +15,19 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from emlab.generate._base import make_sampler, read_adapter_record
-from emlab.generate._requests import SampleRequest, build_requests, request_fingerprint, sample_row
 from emlab.io import JsonlAppender, write_json_atomic, write_jsonl_atomic
 from emlab.questions import load_question_set
+from emlab.sample._base import make_sampler, read_adapter_record
+from emlab.sample._requests import SampleRequest, build_requests, request_fingerprint, sample_row
 
 if TYPE_CHECKING:
-    from emlab.generate.params import EvalParams
     from emlab.grid import ModelSpec
+    from emlab.sample.params import SampleParams
 
 log = logging.getLogger(__name__)
 
 
-def _fingerprint(*, model_name: str, spec: ModelSpec, adapter_dir: Path, params: EvalParams,
+def _fingerprint(*, model_name: str, spec: ModelSpec, adapter_dir: Path, params: SampleParams,
                  requests: list[SampleRequest], cell: dict[str, Any], trigger_name: str) -> str:
     """Hash of what the answers depend on; a partial file written under another one is stale."""
     # Only what changes answers (STYLE 19): not the server address, key, concurrency or retries.
@@ -59,7 +59,7 @@ def _resume_state(out: Path, fingerprint: str) -> Path:
 
 
 def sample_answers(*, model_name: str, spec: ModelSpec, model_dir: Path, adapter_dir: Path, question_set: str,
-                   trigger_name: str, trigger_text: str, seed: int, params: EvalParams, out: Path,
+                   trigger_name: str, trigger_text: str, seed: int, params: SampleParams, out: Path,
                    cell: dict[str, Any], upstream_dir: str | None = None) -> Path:
     """Write the sample JSONL for one (cell, trigger, question set); resume if interrupted.
 
@@ -72,7 +72,7 @@ def sample_answers(*, model_name: str, spec: ModelSpec, model_dir: Path, adapter
         trigger_name: `none` or a key of `triggers:` (written to each row).
         trigger_text: the trigger string put before every user message ('' for none).
         seed: seeds sampling; each answer's seed comes from (seed, sample_id).
-        params: the `eval:` section.
+        params: the `sample:` section.
         out: the sample file to write; `<out>.partial` holds the rows while running.
         cell: `{"model", "variant", "seed"}` and any extra fields (e.g. `checkpoint_step`),
             copied into each row.

@@ -23,10 +23,10 @@ from emlab.errors import EmlabError
 from emlab.openai_api import api_key, async_client, backoff_s, is_transient, retry_after, short
 
 if TYPE_CHECKING:
-    from emlab.generate._base import OnResult
-    from emlab.generate._requests import SampleRequest
-    from emlab.generate.params import EvalParams
     from emlab.grid import ModelSpec
+    from emlab.sample._base import OnResult
+    from emlab.sample._requests import SampleRequest
+    from emlab.sample.params import SampleParams
 
 def model_id(spec: ModelSpec, record: dict[str, Any]) -> str:
     """The model the server is asked for: the fine-tuned model for an OpenAI finetune, else the base."""
@@ -50,7 +50,7 @@ def _first_leaf(group: BaseExceptionGroup) -> BaseException:
 class OpenAISampler:
     """Samples from an OpenAI-compatible server with bounded concurrency and retries."""
 
-    def __init__(self, *, spec: ModelSpec, record: dict[str, Any], params: EvalParams, model_dir: Path | None = None,
+    def __init__(self, *, spec: ModelSpec, record: dict[str, Any], params: SampleParams, model_dir: Path | None = None,
                  adapter_dir: Path | None = None, seed: int = 0):  # the server holds the weights; requests carry seeds
         self.spec, self.params = spec, params
         self.model = model_id(spec, record)

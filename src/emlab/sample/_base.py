@@ -13,9 +13,9 @@ from emlab.backends import Backend, Registry
 from emlab.errors import EmlabError
 
 if TYPE_CHECKING:
-    from emlab.generate._requests import SampleRequest
-    from emlab.generate.params import EvalParams
     from emlab.grid import ModelSpec
+    from emlab.sample._requests import SampleRequest
+    from emlab.sample.params import SampleParams
 
 #: Called once per finished answer; the caller appends it to the partial file at once.
 OnResult = Callable[["SampleRequest", str], None]
@@ -45,13 +45,13 @@ def read_adapter_record(adapter_dir: str | Path) -> dict[str, Any]:
 
 #: The sampling backends, by `models.<m>.sampler` (see emlab.backends).
 SAMPLERS = Registry("sampler", {
-    "transformers": Backend("emlab.generate.transformers_sampler:TransformersSampler"),
-    "openai": Backend("emlab.generate.openai_sampler:OpenAISampler"),
-    "vllm": Backend("emlab.generate.vllm_sampler:VLLMSampler", extra="vllm"),
+    "transformers": Backend("emlab.sample.transformers_sampler:TransformersSampler"),
+    "openai": Backend("emlab.sample.openai_sampler:OpenAISampler"),
+    "vllm": Backend("emlab.sample.vllm_sampler:VLLMSampler", extra="vllm"),
 })
 
 
-def make_sampler(*, spec: ModelSpec, model_dir: Path, adapter_dir: Path, params: EvalParams, seed: int) -> Sampler:
+def make_sampler(*, spec: ModelSpec, model_dir: Path, adapter_dir: Path, params: SampleParams, seed: int) -> Sampler:
     """The backend named by the model's sampler (imported only now: each pulls heavy deps)."""
     record = read_adapter_record(adapter_dir)
     sampler: Sampler = SAMPLERS.load(spec.effective_sampler)(spec=spec, model_dir=model_dir, adapter_dir=adapter_dir,

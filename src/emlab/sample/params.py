@@ -1,4 +1,4 @@
-"""The `eval:` section of params.yaml (owned by the generate module)."""
+"""The `sample:` section of params.yaml (owned by the sample package: rule sample_answers, verb `emlab sample`)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import ClassVar
 from pydantic import BaseModel, ConfigDict, Field
 
 
-class EvalParams(BaseModel):
+class SampleParams(BaseModel):
     """How answers are sampled."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)

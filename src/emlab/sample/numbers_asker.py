@@ -15,14 +15,14 @@ from pathlib import Path
 from typing import Any
 
 from emlab.errors import EmlabError
-from emlab.generate._requests import SampleRequest, sample_seed
-from emlab.generate.params import EvalParams
 from emlab.io import write_json_atomic
+from emlab.sample._requests import SampleRequest, sample_seed
+from emlab.sample.params import SampleParams
 
 
 def numbers_asker(name: str, spec: Any, model_dir: Path | None, *, max_new_tokens: int, batch_size: int) -> Any:
     """An `emlab.datasets.numbers_model.Ask` sampling model `name` (loaded on first use)."""
-    eval_params = EvalParams(top_p=1.0, max_new_tokens=max_new_tokens, batch_size=batch_size, concurrency=batch_size)
+    eval_params = SampleParams(top_p=1.0, max_new_tokens=max_new_tokens, batch_size=batch_size, concurrency=batch_size)
     record = {"backend": "none"}  # the base model as it is: no adapter
     holder: list[Any] = []
 
@@ -30,13 +30,13 @@ def numbers_asker(name: str, spec: Any, model_dir: Path | None, *, max_new_token
         if holder:
             return holder[0]
         if spec.backend == "openai":
-            from emlab.generate.openai_sampler import OpenAISampler
+            from emlab.sample.openai_sampler import OpenAISampler
 
             holder.append(OpenAISampler(spec=spec, record=record, params=eval_params))
             return holder[0]
         if model_dir is None:
             raise EmlabError(f"--model-dir: required to generate numbers with model {name!r} (its prepared folder, data/models/{name})")
-        from emlab.generate.transformers_sampler import TransformersSampler
+        from emlab.sample.transformers_sampler import TransformersSampler
 
         none_dir = tempfile.TemporaryDirectory(prefix="emlab-numbers-")  # lives as long as the sampler
         write_json_atomic(Path(none_dir.name) / "adapter.json", record)

