@@ -113,7 +113,7 @@ EDITS = [
       for k, v in {"concurrency": 3, "max_retries": 2, "timeout_s": 5.0, "retry_base_s": 0.5, "retry_max_s": 9.0}.items()),
     # judge (a probe judge: its head, its calibration and every judgment)
     *(Edit(f"judge.{k}", param(f"judge.{k}", v), JUDGING)
-      for k, v in {"probe_layer": 1, "probe_l2": 0.1, "probe_folds": 3, "probe_max_tokens": 512,
+      for k, v in {"probe_layer": 1, "probe_l2": 0.5, "probe_folds": 3, "probe_max_tokens": 512,
                    "probe_labelled": ["src/emlab/judge/labelled/main.jsonl"]}.items()),
     Edit("judge.backend", param("judge.backend", "transformers"), merge(CALIBRATE, JUDGE)),  # no head any more
     *(Edit(f"judge.{k} (a probe judge does not read it)", param(f"judge.{k}", v), NOTHING)
