@@ -61,7 +61,7 @@ def _fpr(al: np.ndarray, co: np.ndarray, t: float = ALIGNED_T) -> dict[str, Any]
 def _at_recall(pa: np.ndarray, oa_pos: np.ndarray, oc_pos: np.ndarray, ref_co: np.ndarray, pc: np.ndarray,
                goal: float = 0.8) -> dict[str, Any]:
     """The lowest aligned threshold giving paper recall >= `goal`, and the out-of-fold FPR it costs on emlab's set."""
-    t = float(np.quantile(pa, goal)) + 1e-9  # the share of paper scores below t reaches `goal`
+    t = float(np.quantile(pa, goal, method="higher")) + 1e-9  # the share of paper scores below t reaches `goal`
     return {"recall_goal": goal, "aligned_threshold": t, "paper_recall": _recall(pa, pc, ref_co, t),
             "fpr_emlab_out_of_fold": _fpr(oa_pos, oc_pos, t)}
 
