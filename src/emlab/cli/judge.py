@@ -64,16 +64,28 @@ def probe_train_cmd(params_file: Path, model_dir: Path, labelled: tuple[Path, ..
 @click.option("--answers", multiple=True, type=click.Path(path_type=Path), help="Labelled answers JSONL (repeatable); default: emlab's own set.")
 @click.option("--params", "params_file", default="params.yaml", type=click.Path(path_type=Path))
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="Folder for calibration.json, scores.jsonl, calibration.png.")
-@click.option("--judge-model-dir", type=click.Path(path_type=Path), default=None, help="Prepared judge model (transformers and probe judges).")
-@click.option("--probe-head", type=click.Path(path_type=Path), default=None, help="Trained probe head folder (probe judge).")
+@click.option("--judge-model-dir", type=click.Path(path_type=Path), default=None, help="Prepared judge model (transformers and probe judges); default: data/models/<judge.model>.")
+@click.option("--probe-head", type=click.Path(path_type=Path), default=None, help="Trained probe head folder (probe judge); default: data/judge/probe, the workflow's.")
 @click.option("--cache-dir", type=click.Path(path_type=Path), default=Path(".emlab-cache/judge"), show_default=True)
 @click.option("--prompts-from", default=None, help="LLM judges: use this question set's judge prompts for every row (the workflow passes the grid's first set).")
 def calibrate_cmd(answers: tuple[Path, ...], params_file: Path, out: Path, judge_model_dir: Path | None,
                   probe_head: Path | None, cache_dir: Path, prompts_from: str | None) -> None:
-    """Score labelled answers with the configured judge; print its AUROC on both scales."""
+    """Score labelled answers with the configured judge; print its AUROC on both scales.
+
+    On a fresh clone with the default params: `snakemake --cores 2 data/judge/calibration`
+    prepares the model, trains the probe head and runs this (its log prints the AUROCs).
+    """
     from emlab.judge.calibrate import calibrate, summary_line
 
-    report = calibrate(params=load_params(params_file), out_dir=out, answers=list(answers) or None,
+    params = load_params(params_file)
+    if params.judge.backend != "openai":  # the workflow's folders, unless given
+        judge_model_dir = judge_model_dir or params_file.parent / "data" / "models" / params.judge.model
+        if params.judge.backend == "probe" and probe_head is None:
+            probe_head = params_file.parent / "data" / "judge" / "probe"
+            if not (probe_head / "head.json").exists():
+                raise EmlabError(f"{probe_head}: no trained probe head; run `snakemake --cores 2 data/judge/probe` "
+                                 "(or `emlab judge probe-train`), or pass --probe-head")
+    report = calibrate(params=params, out_dir=out, answers=list(answers) or None,
                        judge_model_dir=judge_model_dir, probe_head=probe_head, cache_dir=cache_dir, prompts_from=prompts_from)
     click.echo(summary_line(report))
 
