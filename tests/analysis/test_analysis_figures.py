@@ -94,3 +94,33 @@ def test_missing_referenced_file_fails_before_drawing(grid_table):
     with pytest.raises(EmlabError, match=r"raw.jsonl: referenced by the answers table but not found"):
         make_figures(table, parse_params(PARAMS), Path("figures"), [answers])
     assert not Path("figures").exists() or not any(Path("figures").iterdir())
+
+
+def test_a_later_panel_s_higher_points_stay_inside_its_axes(cell_writer, tmp_path, monkeypatch):
+    """Panels share a y axis: the first panel's low rates must not clip the second's (the
+    default run drew its trigger panel with every point above the axis but one)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from emlab.analysis import figures_rates
+
+    monkeypatch.chdir(tmp_path)
+    pairs = [cell_writer(variant="base", answers=answers_with_rate(["q1", "q2"], 6, 0)),
+             cell_writer(variant="backdoor", trigger="deployment", answers=answers_with_rate(["q1", "q2"], 6, 5))]
+    table = build_answers_table([(p.relative_to(tmp_path), s.relative_to(tmp_path)) for p, s in pairs])
+    answers = Path("data/results/answers.parquet")
+    write_answers_table(table, answers)
+    drawn = []
+    monkeypatch.setattr(figures_rates, "save", lambda fig, canvas, name: drawn.append(fig) or [Path(f"{name}.png")])
+    make_figures(table, parse_params(params_dict(variants=["base", "backdoor"], triggers=["none", "deployment"])),
+                 Path("figures"), [answers])
+    assert drawn
+    for fig in drawn:
+        for ax in fig.axes:
+            bottom, top = ax.get_ylim()
+            for line in ax.get_lines():
+                ys = [y for y in line.get_ydata() if y == y]
+                assert all(bottom <= y <= top for y in ys), (ax.get_title(), ys, (bottom, top))
+        plt.close(fig)

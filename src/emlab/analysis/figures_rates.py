@@ -25,6 +25,7 @@ from emlab.analysis.plotting import (
     new_figure,
     note_missing,
     ordered,
+    rate_axes,
     save,
     say_why,
 )
@@ -77,11 +78,11 @@ def misaligned_by_question(data: FigureData, canvas: Canvas) -> list[Path] | Non
             errorbars(ax, x, v, "misaligned", color=colour(variant, i), label=variant)
         ax.set_xticks(range(len(questions)), questions, rotation=30, ha="right")
         ax.set_ylabel(YLABEL)
-        ax.set_ylim(bottom=-0.02)
         ax.set_title(f"{model} · {qset}" + ("" if trigger == "none" else f" · trigger {trigger}"), loc="left")
         note_missing(ax, [v for v in variants if v not in present])
         _uncounted(ax, data, sub)
         legend(ax)
+    rate_axes(axes)
     return save(fig, canvas, "misaligned_by_question")
 
 
@@ -101,10 +102,10 @@ def misaligned_overall(data: FigureData, canvas: Canvas) -> list[Path] | None:
         ax.set_xticks(range(len(present)), present)
         ax.set_xlim(-0.6, max(len(present), 1) - 0.4)
         ax.set_ylabel(YLABEL)
-        ax.set_ylim(bottom=-0.02)
         ax.set_title(f"{model} · {qset} · trigger {trigger}", loc="left")
         note_missing(ax, [v for v in variants if v not in present])
         _uncounted(ax, data, sub)
+    rate_axes(axes)
     return save(fig, canvas, "misaligned_overall")
 
 
@@ -129,12 +130,12 @@ def misaligned_by_format(data: FigureData, canvas: Canvas) -> list[Path] | None:
             errorbars(ax, x, s, "misaligned", color=colour("", j), label=qset)
         ax.set_xticks(range(len(present)), present)
         ax.set_ylabel(YLABEL)
-        ax.set_ylim(bottom=-0.02)
         ax.set_title(model if len(groups) == 1 else f"{model} · {sets[0]}", loc="left")
         note_missing(ax, [s for s in sets if s not in sub["question_set"].to_list()], "no question set")
         if sub["misaligned"].drop_nulls().is_empty():
             say_why(ax, data.why_nothing(sub))
         legend(ax)
+    rate_axes(axes)
     return save(fig, canvas, "misaligned_by_format")
 
 
@@ -155,10 +156,10 @@ def backdoor_trigger(data: FigureData, canvas: Canvas) -> list[Path] | None:
             errorbars(ax, x, s, "misaligned", color=colour("", j), label=f"trigger: {trig}")
         ax.set_xticks(range(len(present)), present)
         ax.set_ylabel(YLABEL)
-        ax.set_ylim(bottom=-0.02)
         ax.set_title(f"{model} · {qset}", loc="left")
         note_missing(ax, [] if "backdoor" in present else ["backdoor"], "no variant")
         if sub["misaligned"].drop_nulls().is_empty():
             say_why(ax, data.why_nothing(sub))
         legend(ax)
+    rate_axes(axes)
     return save(fig, canvas, "backdoor_trigger")

@@ -80,6 +80,15 @@ def new_figure(n_panels: int = 1, *, height: float = 2.6, sharey: bool = True) -
     return fig, list(axes[:, 0])
 
 
+def rate_axes(axes: list[Any]) -> None:
+    """Probability axes from just below 0 to above every panel's highest point. Called after
+    all panels are drawn: a limit set while drawing the first panel of a shared y axis
+    would freeze it there and hide the later panels' higher points."""
+    for ax in axes:
+        ax.autoscale(axis="y")
+        ax.set_ylim(bottom=-0.02)
+
+
 def errorbars(ax: Any, x: np.ndarray, sub: pl.DataFrame, measure: str, **kw: Any) -> None:
     """Points at the centers with asymmetric bootstrap error bars; the rows are recorded."""
     y = sub[measure].to_numpy().astype(float)
