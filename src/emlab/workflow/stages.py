@@ -27,6 +27,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -47,10 +48,24 @@ Cell = dict[str, str]
 Settings = dict[str, Any]
 
 
-def result_settings(section: Any, values: dict[str, Any] | None = None) -> dict[str, Any]:
+def result_settings(section: Any) -> dict[str, Any]:
     """A params section as settings: everything but its runtime-only fields."""
-    data = section.model_dump(mode="json") if values is None else values
-    return {k: v for k, v in data.items() if k not in getattr(section, "runtime_only", ())}
+    return {k: v for k, v in section.model_dump(mode="json").items() if k not in getattr(section, "runtime_only", ())}
+
+
+def file_sha256(path: Path) -> str | None:
+    """A file's sha256 (None when it does not exist); read once per parse, however many
+    jobs declare it (every sample and judge job of a grid names its question file)."""
+    path = Path(path)
+    if not path.exists():
+        return None
+    stat = path.stat()
+    return _sha256_of(str(path.resolve()), stat.st_mtime_ns, stat.st_size)
+
+
+@cache
+def _sha256_of(path: str, mtime_ns: int, size: int) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def _model(params: Params, name: str, use: str) -> dict[str, Any]:
@@ -68,7 +83,7 @@ def _in_distribution(p: Params, root: Path, name: str) -> Settings:
     tasks = Path(where) if where is not None and not str(where).startswith("http") else None
     return {"datasets": {"upstream_dir": p.datasets.upstream_dir},
             "paper_tasks": {"location": str(where) if where else None,
-                            "sha256": hashlib.sha256(tasks.read_bytes()).hexdigest() if tasks and tasks.exists() else None}}
+                            "sha256": file_sha256(tasks) if tasks else None}}
 
 
 def _question_files(params_root: Path, params: Params | None) -> dict[str, str]:
@@ -89,7 +104,7 @@ def question_set_source(params_root: Path, name: str, params: Params | None = No
     from emlab.questions import resolve_question_set
 
     src = resolve_question_set(name, _question_files(params_root, params), params_root)
-    digest = hashlib.sha256(src.path.read_bytes()).hexdigest() if src.path is not None else None  # in_distribution is built in code
+    digest = file_sha256(src.path) if src.path is not None else None  # in_distribution is built in code
     return {"name": name, "file": src.shown, "sha256": digest}
 
 
@@ -172,7 +187,7 @@ def labelled_sources(p: Params, root: Path) -> list[dict[str, Any]]:
 
     files = [root / f for f in p.judge.probe_labelled] if p.judge.probe_labelled else builtin_files()
     return [{"file": f.name if not p.judge.probe_labelled else str(f),
-             "sha256": hashlib.sha256(f.read_bytes()).hexdigest() if f.exists() else None} for f in files]
+             "sha256": file_sha256(f)} for f in files]
 
 
 def _probe(p: Params, c: Cell, root: Path) -> Settings:
@@ -185,7 +200,7 @@ def _calibrate(p: Params, c: Cell, root: Path) -> Settings:
     analysis = p.analysis.model_dump(mode="json")
     s = {**_judge_settings(p),
          "analysis": {k: analysis[k] for k in ("metric", "aligned_threshold", "coherent_threshold")},
-         "answers": [{"file": f.name, "sha256": hashlib.sha256(f.read_bytes()).hexdigest()} for f in builtin_files()]}
+         "answers": [{"file": f.name, "sha256": file_sha256(f)} for f in builtin_files()]}
     if p.judge.backend != "probe" and p.judge.prompts == "question":
         s["question_set"] = question_set_source(root, p.grid.question_sets[0], p)  # its judge prompts: the grid's
     return s
