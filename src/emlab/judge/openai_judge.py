@@ -72,15 +72,16 @@ class OpenAIBackend:
         client = async_client(key=self.api_key, base_url=self.params.base_url, timeout_s=self.params.timeout_s)
         sem = asyncio.Semaphore(self.params.concurrency)
 
-        async def one(task: JudgeTask) -> tuple[JudgeTask, dict[str, Any]]:
+        async def one(task: JudgeTask) -> None:
+            # the reply is stored before its slot frees: a kill leaves at most `concurrency`
+            # requests whose replies were paid for and not kept
             async with sem:
-                return task, await self._with_retries(client, task)
+                on_result(task, await self._with_retries(client, task))
 
         pending = [asyncio.ensure_future(one(t)) for t in tasks]
         try:
             for fut in asyncio.as_completed(pending):
-                task, reply = await fut
-                on_result(task, reply)
+                await fut  # the first failure stops the run
         finally:
             for p in pending:
                 p.cancel()
