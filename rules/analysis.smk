@@ -6,6 +6,8 @@ rule analysis_aggregate:
     output:
         table=declared_output("analysis_aggregate", "table"),
         csv=declared_output("analysis_aggregate", "csv"),
+    resources:
+        **job_resources("analysis_aggregate"),
     conda:
         "../envs/emlab.yaml"
     log:
@@ -20,6 +22,8 @@ rule analysis_rates:
     output:
         rates=report(declared_output("analysis_rates", "rates"), caption="../docs/report/rates.rst", category="Results"),
         metrics=declared_output("analysis_rates", "metrics"),
+    resources:
+        **job_resources("analysis_rates"),
     conda:
         "../envs/emlab.yaml"
     log:
@@ -43,6 +47,8 @@ rule analysis_figures:
             caption="../docs/report/figure.rst",
             category="Figures",
         ),
+    resources:
+        **job_resources("analysis_figures"),
     conda:
         "../envs/emlab.yaml"
     log:

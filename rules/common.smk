@@ -10,6 +10,7 @@ import yaml
 from emlab.config import NO_TRIGGER, load_params
 from emlab.errors import EmlabError
 from emlab.workflow import dvc_yaml
+from emlab.workflow.resources import rule_resources
 from emlab.workflow.settings import write_settings
 from emlab.workflow.stages import grid_lists, question_set_arg, stage
 
@@ -53,6 +54,12 @@ def variant_pattern(grid_list):
     """A wildcard pattern matching exactly the variants of one of the grid's lists."""
     variants = grid_lists(PARAMS)[grid_list]
     return "|".join(variants) if variants else "(?!)"  # an empty list matches nothing
+
+
+def job_resources(name):
+    """A stage's resources per job (gpu, mem_mb, runtime, openai_api), sized from each job's
+    model and backend (emlab.workflow.resources)."""
+    return rule_resources(PARAMS, name, Path("."))
 
 
 def declared_output(name, key):

@@ -6,6 +6,8 @@ rule dataset_build:
         card=declared_output("dataset_build", "card"),
     wildcard_constraints:
         variant=variant_pattern("built_variants"),
+    resources:
+        **job_resources("dataset_build"),
     conda:
         "../envs/emlab.yaml"
     log:
@@ -26,6 +28,8 @@ rule dataset_generate:
     wildcard_constraints:
         variant=variant_pattern("generated_variants"),
     threads: 1
+    resources:
+        **job_resources("dataset_generate"),
     conda:
         "../envs/emlab.yaml"
     log:

@@ -6,6 +6,8 @@ rule judge_probe_train:
     output:
         directory(declared_output("judge_probe_train", "head")),
     threads: 2
+    resources:
+        **job_resources("judge_probe_train"),
     conda:
         "../envs/emlab.yaml"
     log:
@@ -24,6 +26,8 @@ rule judge_calibrate:
         judge=judge_options,
         prompts=calibration_prompts,
     threads: 2
+    resources:
+        **job_resources("judge_calibrate"),
     conda:
         "../envs/emlab.yaml"
     log:
@@ -43,7 +47,7 @@ rule judge_answers:
         judge=judge_options,
     threads: 1
     resources:
-        mem_mb=2000,
+        **job_resources("judge_answers"),
     conda:
         "../envs/emlab.yaml"
     log:
@@ -61,6 +65,8 @@ rule judge_score:
         **declared_inputs("judge_score"),
     output:
         declared_output("judge_score", "scores"),
+    resources:
+        **job_resources("judge_score"),
     conda:
         "../envs/emlab.yaml"
     log:

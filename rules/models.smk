@@ -3,6 +3,8 @@ rule model_prepare:
         **declared_inputs("model_prepare"),
     output:
         directory(declared_output("model_prepare", "model")),
+    resources:
+        **job_resources("model_prepare"),
     conda:
         "../envs/emlab.yaml"
     log:

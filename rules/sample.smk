@@ -8,7 +8,7 @@ rule sample_answers:
         checkpoint="",
     threads: 1
     resources:
-        mem_mb=2000,
+        **job_resources("sample_answers"),
     conda:
         "../envs/emlab.yaml"
     log:

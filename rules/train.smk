@@ -5,7 +5,7 @@ rule train_adapter:
         directory(declared_output("train_adapter", "adapter")),
     threads: 2
     resources:
-        mem_mb=4000,
+        **job_resources("train_adapter"),
     conda:
         "../envs/emlab.yaml"
     log:
