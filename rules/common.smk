@@ -2,6 +2,7 @@
 # The grid comes from params.yaml only; what each job reads comes from its declaration in
 # emlab/workflow/stages.py (the same one dvc.yaml is generated from).
 
+import re
 import sys
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from emlab.errors import EmlabError
 from emlab.workflow import dvc_yaml
 from emlab.workflow.resources import rule_resources
 from emlab.workflow.settings import write_settings
-from emlab.workflow.stages import grid_lists, question_set_arg, stage
+from emlab.workflow.stages import derived_fields, grid_lists, question_set_arg, stage
 
 PARAMS_FILE = "params.yaml"
 
@@ -36,7 +37,7 @@ MODELS = list(PARAMS.models)
 
 wildcard_constraints:
     model="|".join(MODELS),
-    variant="|".join(GRID.variants),
+    variant="|".join(re.escape(v) for v in dict.fromkeys(sum((l for k, l in grid_lists(PARAMS).items() if k.endswith("variants")), []))),
     seed=r"\d+",
     step=r"\d+",
     trigger="|".join([NO_TRIGGER, *PARAMS.triggers]),
@@ -44,16 +45,23 @@ wildcard_constraints:
 
 
 def declared_inputs(name):
-    """A stage's declared input files (path templates), its settings file first."""
+    """A stage's declared input files (path templates), its settings file first. A template
+    naming a derived field (an arm's dataset or adapter: `derived_fields`) is filled per job."""
     s = stage(name)
     extra = s.param_inputs(PARAMS) if s.param_inputs else {}
-    return {"settings": s.settings_file, **s.inputs, **extra}
+    return {"settings": s.settings_file, **{k: _filled(t, s.axes) for k, t in s.inputs.items()}, **extra}
+
+
+def _filled(template, axes):
+    if set(re.findall(r"\{(\w+)\}", template)) <= set(axes):
+        return template
+    return lambda wc: template.format(**{**dict(wc.items()), **derived_fields(PARAMS, dict(wc.items()))})
 
 
 def variant_pattern(grid_list):
     """A wildcard pattern matching exactly the variants of one of the grid's lists."""
     variants = grid_lists(PARAMS)[grid_list]
-    return "|".join(variants) if variants else "(?!)"  # an empty list matches nothing
+    return "|".join(re.escape(v) for v in variants) if variants else "(?!)"  # an empty list matches nothing
 
 
 def job_resources(name):

@@ -3,6 +3,8 @@ rule sample_answers:
         **declared_inputs("sample_answers"),
     output:
         declared_output("sample_answers", "samples"),
+    wildcard_constraints:
+        variant=variant_pattern("plain_variants"),
     params:
         question_set=question_set,
         checkpoint="",

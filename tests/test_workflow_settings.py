@@ -130,7 +130,7 @@ def test_dvc_yaml_follows_the_judge(project: Path):
     probe = dvc_yaml.render(parse_params({**MINIMAL, "judge": {"backend": "probe", "model": "m"}}))
     api = dvc_yaml.render(parse_params(MINIMAL))  # the paper's OpenAI judge
     assert "judge_probe_train" in probe and "judge_probe_train" not in prompted
-    assert "data/judge/probe" in yaml.safe_load(probe)["stages"]["judge_answers"]["deps"]
-    assert "data/models/m" not in yaml.safe_load(api)["stages"]["judge_answers"]["deps"]
-    assert yaml.safe_load(api)["stages"]["sample_answers"]["params"] == [
+    assert "data/judge/probe" in yaml.safe_load(probe)["stages"]["judge_answers"]["do"]["deps"]
+    assert "data/models/m" not in yaml.safe_load(api)["stages"]["judge_answers"]["do"]["deps"]
+    assert yaml.safe_load(api)["stages"]["sample_answers"]["do"]["params"] == [
         {".emlab/settings/sample_answers/${item.model}/${item.variant}/s${item.seed}/${item.trigger}/${item.qset}.json": None}]

@@ -27,7 +27,7 @@ def dataset_group() -> None:
 
 
 @dataset_group.command("build")
-@click.option("--variant", required=True, help="base, insecure, secure, educational, backdoor, jailbroken, evil_numbers or neutral_numbers.")
+@click.option("--variant", required=True, help="A variant (emlab.grid.VARIANTS), optionally at a size of the grid's: insecure+n500 builds 500 rows.")
 @click.option("--params", "params_file", default="params.yaml", type=click.Path(path_type=Path))
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="Output JSONL (data/datasets/<variant>.jsonl); the card goes beside it.")
 @click.option("--model-dir", type=click.Path(path_type=Path), default=None,
@@ -38,9 +38,30 @@ def build(variant: str, params_file: Path, out: Path, model_dir: Path | None) ->
     from emlab.datasets import build_dataset, card_path
 
     params = load_params(params_file)
+    variant, datasets = at_size(variant, params.datasets)
     generator = numbers_generator(variant, params, model_dir)
-    path = build_dataset(variant, params.datasets, dict(params.triggers), out, generator=generator)
+    path = build_dataset(variant, datasets, dict(params.triggers), out, generator=generator)
     click.echo(f"{path} (card: {card_path(path)})")
+
+
+def at_size(label: str, datasets: Any) -> tuple[str, Any]:
+    """A dataset label's variant, and the datasets section with its size (`+n<size>`) applied."""
+    from emlab.datasets import DatasetsParams
+    from emlab.grid import parse_arm
+
+    try:
+        arm = parse_arm(label)
+    except ValueError as e:
+        raise EmlabError(f"--variant: {e}") from None
+    if arm.label != arm.dataset:
+        raise EmlabError(f"--variant {label}: a dataset is a variant at a size (<variant>[+n<size>]); epochs, interventions and steering are not its")
+    if arm.n_examples is None:
+        return arm.variant, datasets
+    if arm.variant == "base" or not hasattr(getattr(datasets, arm.variant), "n_examples"):
+        raise EmlabError(f"--variant {label}: {arm.variant} has no size")
+    values = datasets.model_dump()
+    values[arm.variant] = {**values[arm.variant], "n_examples": arm.n_examples}
+    return arm.variant, DatasetsParams.model_validate(values)
 
 
 def numbers_generator(variant: str, params: Any, model_dir: Path | None) -> Any:

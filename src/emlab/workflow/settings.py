@@ -6,7 +6,8 @@
 `.emlab/settings/<stage>/<cell>.json` only when its content changes, so its mtime says
 when that job's settings last changed (Snakemake's rerun trigger) and its values are what
 DVC records. It also writes `.emlab/grid.yaml`, the grid's lists with every default filled
-in, which dvc.yaml's matrices expand (params.yaml may leave any key out).
+in, and every job's wildcards, which dvc.yaml's `foreach` stages expand (params.yaml may
+leave any key out).
 
 `load_params(path)` is what every verb calls: for params.yaml it is `emlab.config.load_params`;
 for a settings file it returns a `DeclaredParams`, which serves the declared sections and
@@ -29,7 +30,15 @@ from emlab import config
 from emlab.errors import EmlabError
 from emlab.io import write_text_atomic
 from emlab.workflow.fingerprint import code_fingerprint
-from emlab.workflow.stages import STAGES, Stage, cell_settings, cells, fill, grid_lists
+from emlab.workflow.stages import (
+    STAGES,
+    Stage,
+    cell_settings,
+    cells,
+    derived_fields,
+    fill,
+    grid_lists,
+)
 
 GRID_VARS = ".emlab/grid.yaml"
 
@@ -46,8 +55,11 @@ def _write_if_changed(path: Path, text: str) -> bool:
 
 
 def grid_vars(p: config.Params) -> dict[str, Any]:
-    """The lists dvc.yaml's matrices range over, with defaults filled in."""
-    return {"emlab_grid": grid_lists(p)}
+    """The grid's lists with defaults filled in, and the jobs dvc.yaml's `foreach` stages
+    range over: per stage, `<wildcards joined by ->` -> wildcards and derived fields."""
+    jobs = {s.name: {"-".join(c.values()): {**c, **derived_fields(p, c)} for c in cells(p, s)}
+            for s in STAGES if s.axes and s.when(p)}
+    return {"emlab_grid": grid_lists(p), "emlab_jobs": jobs}
 
 
 @cache
@@ -148,6 +160,8 @@ class DeclaredParams:
             return config.TrainParams.model_validate(sections)
         if name == "grid":
             return config.GridParams.model_validate(value)
+        if name == "interventions":
+            return {k: config.InterventionSpec.model_validate(v) for k, v in value.items()}
         return value  # triggers, question_set, paper_tasks: plain data
 
     @property

@@ -31,7 +31,14 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from emlab.config import NO_TRIGGER, Params, resolved_train_params
+from emlab.config import (
+    NO_INTERVENTION,
+    NO_STEERING,
+    NO_TRIGGER,
+    Params,
+    parse_arm,
+    resolved_train_params,
+)
 
 SETTINGS_DIR = ".emlab/settings"
 
@@ -127,13 +134,16 @@ def generator_models(p: Params) -> dict[str, str]:
     a model told to be evil or neutral); variants built without a model are absent."""
     from emlab.datasets.build import generator_model
 
-    found = {v: generator_model(v, p.datasets, list(p.models)) for v in p.grid.variants}
+    found = {v: generator_model(v, p.datasets, list(p.models)) for v in _dataset_variants(p)}
     return {v: m for v, m in found.items() if m is not None}
 
 
 def _dataset(p: Params, c: Cell, root: Path) -> Settings:
-    v = c["variant"]
+    arm = parse_arm(c["variant"])  # a dataset label: the variant, at a size of the grid's
+    v = arm.variant
     datasets = p.datasets.model_dump(mode="json")
+    if arm.n_examples is not None:
+        datasets[v] = {**datasets[v], "n_examples": arm.n_examples}
     trigger = p.datasets.backdoor.trigger
     generator = generator_models(p).get(v)
     return {"datasets": {k: datasets[k] for k in ("source", "upstream_dir", "seed", v)},
@@ -143,10 +153,14 @@ def _dataset(p: Params, c: Cell, root: Path) -> Settings:
 
 def _train(p: Params, c: Cell, root: Path) -> Settings:
     spec = p.models[c["model"]]
-    if c["variant"] == "base":  # no finetuning: the base model itself, whatever the train settings
+    if parse_arm(c["variant"]).variant == "base":  # no finetuning: the base model itself, whatever the train settings
         return {"models": _model(p, c["model"], "train"), "train": {}}
     resolved = resolved_train_params(p, c["model"], c["variant"])
-    return {"models": _model(p, c["model"], "train"), "train": {spec.backend: result_settings(resolved)}}
+    s = {"models": _model(p, c["model"], "train"), "train": {spec.backend: result_settings(resolved)}}
+    intervention = parse_arm(c["variant"]).intervention
+    if intervention != NO_INTERVENTION:  # already in the train settings; named for the audit
+        s["interventions"] = {intervention: p.interventions[intervention].model_dump(mode="json")}
+    return s
 
 
 def _trigger(p: Params, name: str) -> dict[str, str]:
@@ -227,6 +241,8 @@ def judge_is_local(p: Params) -> bool:
 
 # --- the declarations -----------------------------------------------------------------------
 
+ADAPTER = "data/adapters/{model}/{variant}/s{seed}"
+TRAINED = "data/adapters/{model}/{trained}/s{seed}"  # the adapter an arm samples from (its label without ~steering)
 SAMPLE = "data/samples/{model}/{variant}/s{seed}/{trigger}/{qset}.jsonl"
 SAMPLE_STEP = "data/samples/{model}/{variant}/s{seed}/step{step}/{trigger}/{qset}.jsonl"
 RAW = "data/judgments/{model}/{variant}/s{seed}/{trigger}/{qset}.raw.jsonl"
@@ -314,20 +330,26 @@ STAGES: tuple[Stage, ...] = (
           {"dataset": "data/datasets/{variant}.jsonl", "card": "data/datasets/{variant}.card.json"},
           ("emlab.datasets", "emlab.corpus", "emlab.sample"), _dataset, param_inputs=_generator_input,
           variants="generated_variants", when=lambda p: bool(generator_models(p))),
-    Stage("train_adapter", _CELL, {"adapter": "data/adapters/{model}/{variant}/s{seed}"}, ("emlab.train",), _train,
-          inputs={"model": "data/models/{model}", "dataset": "data/datasets/{variant}.jsonl"}, output_dirs=("adapter",)),
+    Stage("train_adapter", _CELL, {"adapter": ADAPTER}, ("emlab.train",), _train,
+          inputs={"model": "data/models/{model}", "dataset": "data/datasets/{dataset}.jsonl"}, output_dirs=("adapter",),
+          variants="trained_variants"),
+    # an intervention that mixes in benign rows (interventions.<i>.benign_variant): that dataset is an input too
+    Stage("train_adapter_mixed", _CELL, {"adapter": ADAPTER}, ("emlab.train",), _train,
+          inputs={"model": "data/models/{model}", "dataset": "data/datasets/{dataset}.jsonl",
+                  "benign": "data/datasets/{benign}.jsonl"}, output_dirs=("adapter",),
+          variants="mixed_variants", when=lambda p: bool(grid_lists(p)["mixed_variants"])),
     Stage("sample_answers", _EVAL, {"samples": SAMPLE}, ("emlab.sample",), _sample,
-          inputs={"model": "data/models/{model}", "adapter": "data/adapters/{model}/{variant}/s{seed}"}),
+          inputs={"model": "data/models/{model}", "adapter": TRAINED}, variants="plain_variants"),
     Stage("judge_answers", _EVAL, {"raw": RAW}, ("emlab.judge",), _judge,
           inputs={"samples": SAMPLE}, param_inputs=_judge_model_input),
     Stage("judge_score", _EVAL, {"scores": RAW.replace(".raw.", ".scores.")}, ("emlab.judge.aggregate",), _nothing,
           inputs={"raw": RAW}),
     Stage("sample_checkpoint_answers", _EVAL_STEP, {"samples": SAMPLE_STEP}, ("emlab.sample",), _sample,
-          inputs={"model": "data/models/{model}", "adapter": "data/adapters/{model}/{variant}/s{seed}"}, checkpoints=True),
+          inputs={"model": "data/models/{model}", "adapter": TRAINED}, checkpoints=True, variants="plain_variants"),
     Stage("judge_checkpoint_answers", _EVAL_STEP, {"raw": RAW_STEP}, ("emlab.judge",), _judge,
-          inputs={"samples": SAMPLE_STEP}, param_inputs=_judge_model_input, checkpoints=True),
+          inputs={"samples": SAMPLE_STEP}, param_inputs=_judge_model_input, checkpoints=True, variants="plain_variants"),
     Stage("judge_checkpoint_score", _EVAL_STEP, {"scores": RAW_STEP.replace(".raw.", ".scores.")},
-          ("emlab.judge.aggregate",), _nothing, inputs={"raw": RAW_STEP}, checkpoints=True),
+          ("emlab.judge.aggregate",), _nothing, inputs={"raw": RAW_STEP}, checkpoints=True, variants="plain_variants"),
     # the judge itself: a probe head trained on labelled answers, and the judge's calibration
     Stage("judge_probe_train", (), {"head": PROBE_HEAD}, ("emlab.judge",), _probe,
           param_inputs=_probe_train_inputs, output_dirs=("head",), when=lambda p: p.judge.backend == "probe"),
@@ -351,14 +373,46 @@ def stage(name: str) -> Stage:
     return BY_NAME[name]
 
 
+def _benign_variant(p: Params, label: str) -> str | None:
+    intervention = parse_arm(label).intervention
+    return None if intervention == NO_INTERVENTION else p.interventions[intervention].benign_variant
+
+
+def _dataset_variants(p: Params) -> list[str]:
+    """Every dataset variant the grid trains on (benign rows mixed in included)."""
+    found = [a.variant for a in p.trained_arms()] + [b for a in p.trained_arms() if (b := _benign_variant(p, a.label))]
+    return list(dict.fromkeys(found))
+
+
 def grid_lists(p: Params) -> dict[str, list[Any]]:
-    """The lists the stages' axes range over, with every default filled in."""
+    """The lists the stages' axes range over, with every default filled in. A `variant`
+    axis ranges over arm labels (`emlab.grid.Arm`): the datasets' (variant at a size), the
+    trained ones (plus epochs and intervention), the sampled ones (plus steering)."""
     g = p.grid
     generated = generator_models(p)
-    return {"all_models": list(p.models), "models": g.models, "variants": g.variants,
-            "built_variants": [v for v in g.variants if v not in generated],
-            "generated_variants": [v for v in g.variants if v in generated],
+    trained = [a.label for a in p.trained_arms()]
+    datasets = list(dict.fromkeys([a.dataset for a in p.trained_arms()] + [b for t in trained if (b := _benign_variant(p, t))]))
+    sampled = [a.label for a in p.arms()]
+    return {"all_models": list(p.models), "models": g.models, "variants": sampled,
+            "plain_variants": [v for v in sampled if parse_arm(v).steering == NO_STEERING],
+            "steered_variants": [v for v in sampled if parse_arm(v).steering != NO_STEERING],
+            "trained_variants": [t for t in trained if not _benign_variant(p, t)],
+            "mixed_variants": [t for t in trained if _benign_variant(p, t)],
+            "built_variants": [d for d in datasets if parse_arm(d).variant not in generated],
+            "generated_variants": [d for d in datasets if parse_arm(d).variant in generated],
             "seeds": g.seeds, "checkpoints": g.checkpoints, "triggers": g.triggers, "question_sets": g.question_sets}
+
+
+def derived_fields(p: Params, cell: Cell) -> dict[str, str]:
+    """Template keys a cell's inputs use besides its wildcards: the dataset and adapter an
+    arm reads, the benign dataset it mixes in."""
+    if "variant" not in cell:
+        return {}
+    arm = parse_arm(cell["variant"])
+    out = {"dataset": arm.dataset, "trained": arm.trained}
+    if (benign := _benign_variant(p, cell["variant"])) is not None:
+        out["benign"] = benign
+    return out
 
 
 def axis_list(s: Stage, axis: str) -> str:
@@ -387,3 +441,11 @@ def cell_settings(p: Params, s: Stage, cell: Cell, root: Path, code: dict[str, A
 
 def fill(template: str, cell: Cell) -> str:
     return template.format(**cell)
+
+
+def fill_inputs(p: Params, s: Stage, cell: Cell) -> dict[str, str]:
+    """A job's declared input files (not the settings file): templates filled with its
+    wildcards and derived fields, plus the params-given inputs."""
+    values = {**cell, **derived_fields(p, cell)}
+    extra = s.param_inputs(p) if s.param_inputs else {}
+    return {**{k: t.format(**values) for k, t in s.inputs.items()}, **extra}
