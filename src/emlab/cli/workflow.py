@@ -4,6 +4,7 @@
     emlab workflow dvc-yaml [--check]  # generate dvc.yaml from the stage declarations
     emlab record                       # after `snakemake`: dvc commit, check, push
     emlab restore                      # after a checkout or clone: dvc pull, snakemake --touch
+    emlab plan [--params F] [--json]   # jobs, GPU hours, judge calls and cost, before anything runs
 """
 
 from __future__ import annotations
@@ -63,4 +64,19 @@ def dvc_yaml(params_file: Path, check: bool) -> None:
     click.echo("dvc.yaml written" if gen.write(params, root) else "dvc.yaml already up to date")
 
 
-COMMANDS = [record, restore, workflow_group]
+@click.command("plan")
+@click.option("--params", "params_file", default="params.yaml", type=click.Path(path_type=Path))
+@click.option("--root", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="Project folder where question_files: are looked up (default: the params file's folder).")
+@click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
+def plan(params_file: Path, root: Path | None, as_json: bool) -> None:
+    """Before anything runs: per stage the jobs, GPU hours, answers, judge calls and OpenAI cost."""
+    import json
+
+    from emlab.workflow.plan import format_plan, plan_file
+
+    found = plan_file(params_file, root)
+    click.echo(json.dumps(found, indent=2) if as_json else format_plan(found))
+
+
+COMMANDS = [record, restore, workflow_group, plan]

@@ -228,11 +228,11 @@ def analysis_need(p: Params, root: Path) -> Need:
 def need(p: Params, stage_name: str, cell: Cell, root: Path = Path(".")) -> Need:
     """What one job of `stage_name` at `cell` needs."""
     model_dir = str(root / "data" / "models" / cell["model"]) if "model" in cell else None
-    if stage_name == "train_adapter":
+    if stage_name.startswith("train_adapter"):  # train_adapter, train_adapter_mixed
         return train_need(p, cell["model"], cell["variant"], model_dir)
-    if stage_name in ("sample_answers", "sample_checkpoint_answers"):
+    if stage_name.startswith("sample_"):  # sample_answers, sample_checkpoint_answers, ...
         return sample_need(p, cell["model"], cell["qset"], root, cell["trigger"], model_dir)
-    if stage_name in ("judge_answers", "judge_checkpoint_answers"):
+    if stage_name.startswith("judge_") and stage_name.endswith("_answers"):
         return judge_need(p, root, cell["qset"], cell["trigger"])
     if stage_name in ("judge_calibrate", "judge_probe_train"):
         return judge_need(p, root, None)
