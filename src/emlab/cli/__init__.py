@@ -24,7 +24,7 @@ def cli() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
 
 
-STAGE_MODULES = ("config", "model", "datasets", "train", "sample", "judge", "analysis", "workflow")
+STAGE_MODULES = ("config", "model", "datasets", "train", "sample", "judge", "direction", "analysis", "workflow")
 
 
 def _register() -> None:

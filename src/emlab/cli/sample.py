@@ -1,7 +1,7 @@
 """`emlab sample` and `emlab questions`: sample a cell's answers; list and show question sets.
 
     emlab sample --model M --variant V --seed S --trigger T --question-set Q \
-        --model-dir data/models/M --adapter data/adapters/M/V/sS --out FILE
+        --model-dir data/models/M --adapter data/adapters/M/V/sS [--steering NAME --direction DIR] --out FILE
     emlab questions list
     emlab questions show main
 """
@@ -9,12 +9,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from emlab.config import NO_TRIGGER
 from emlab.errors import EmlabError
 from emlab.workflow.settings import load_params
+
+if TYPE_CHECKING:
+    from emlab.sample.steering import Steering
 
 
 @click.command("sample")
@@ -27,9 +31,12 @@ from emlab.workflow.settings import load_params
 @click.option("--model-dir", required=True, type=click.Path(path_type=Path), help="Prepared base model (data/models/<model>).")
 @click.option("--adapter", "adapter_dir", required=True, type=click.Path(path_type=Path), help="The cell's adapter folder (holds adapter.json).")
 @click.option("--checkpoint-step", type=int, default=None, help="Sample the adapter's kept checkpoint of this training step instead of the final adapter.")
+@click.option("--steering", "steering_name", default=None, help="Key of steering: in params.yaml: ablate or add a direction while sampling (needs --direction).")
+@click.option("--direction", "direction_dir", type=click.Path(path_type=Path), default=None, help="The steering's direction folder (emlab direction extract).")
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="Sample JSONL to write.")
 def sample(model_name: str, variant: str, seed: int, trigger: str, question_set: str, params_file: Path,
-           model_dir: Path, adapter_dir: Path, checkpoint_step: int | None, out: Path) -> None:
+           model_dir: Path, adapter_dir: Path, checkpoint_step: int | None, steering_name: str | None,
+           direction_dir: Path | None, out: Path) -> None:
     """Sample answers of one cell to one question set under one trigger condition."""
     from emlab.sample import sample_answers
 
@@ -41,12 +48,13 @@ def sample(model_name: str, variant: str, seed: int, trigger: str, question_set:
     if checkpoint_step is not None:
         adapter_dir = checkpoint_adapter(adapter_dir, checkpoint_step)
     cell = cell_of(adapter_dir, model_name, variant, seed)
+    steering = steering_of(params, steering_name, direction_dir, model_dir)
     if checkpoint_step is not None:
         cell["checkpoint_step"] = checkpoint_step  # also for base, which is itself at every step
     path = sample_answers(
         model_name=model_name, spec=params.models[model_name], model_dir=model_dir, adapter_dir=adapter_dir,
         question_set=question_set, trigger_name=trigger, trigger_text=params.trigger_text(trigger), seed=seed,
-        params=params.sample, out=out, cell=cell, upstream_dir=upstream_dir_for(params, question_set),
+        params=params.sample, out=out, cell=cell, upstream_dir=upstream_dir_for(params, question_set), steering=steering,
     )
     click.echo(path)
 
@@ -83,6 +91,21 @@ def show(name: str) -> None:
                    f"T={q.temperature:g}, metrics={','.join(q.judge_prompts) or '-'}{system}")
         first = q.paraphrases[0].strip().splitlines()[0]
         click.echo(f"    {first[:100]}{'...' if len(first) > 100 else ''}")
+
+
+def steering_of(params: object, name: str | None, direction_dir: Path | None, model_dir: Path) -> Steering | None:
+    """The `Steering` of `--steering NAME --direction DIR` (None without them)."""
+    if name is None and direction_dir is None:
+        return None
+    if name is None or direction_dir is None:
+        raise EmlabError("--steering and --direction go together: a steering name and the folder of its direction")
+    from emlab.direction import steering_for
+    from emlab.models import read_record
+
+    section = getattr(params, "steering", None)
+    if section is None:
+        raise EmlabError(f"--steering {name}: the params have no steering: section")
+    return steering_for(name, section, direction_dir, base=read_record(model_dir).get("base"))
 
 
 def upstream_dir_for(params: object, question_set: str) -> str | None:

@@ -7,11 +7,9 @@
 A small model prompted for a 0-100 score judges at chance, yet its activations separate
 aligned from misaligned answers. Each (question, answer) is rendered exactly as the
 model's chat template renders a [user question, assistant answer] exchange, run once
-through the first `layer` decoder layers only (the rest of the model, the vocab-sized
-head included, never runs), and the hidden state after layer `layer` is averaged over the
-answer's own tokens: the tokens whose characters overlap the answer text, found from the
-tokenizer's offsets. The question and the template shape the context, never which tokens
-are averaged. A head per scale (`emlab.judge.probe_head`) turns the mean into 100 *
+through the first `layer` decoder layers only, and the hidden state after layer `layer`
+is averaged over the answer's own tokens (`emlab.activations`, shared with the
+misalignment direction). A head per scale (`emlab.judge.probe_head`) turns the mean into 100 *
 P(aligned) and 100 * P(coherent), so the paper's thresholds apply unchanged.
 """
 
@@ -19,106 +17,25 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
-from tqdm import tqdm
 
+from emlab.activations import AnswerActivations
 from emlab.errors import EmlabError
 
 log = logging.getLogger(__name__)
 
-_SENTINEL = "\u2063ANSWER\u2063"
 
-
-class Encoded(NamedTuple):
-    """A rendered exchange: token ids, and a 0/1 mask of the answer's tokens."""
-
-    ids: list[int]
-    answer_mask: list[int]
-
-
-class ProbeFeatures:
-    """Mean residual-stream features of answers at one or more layers (see module docstring)."""
+class ProbeFeatures(AnswerActivations):
+    """Mean residual-stream features of answers at the probe's layers (`emlab.activations`)."""
 
     def __init__(self, model_dir: Path | str, layers: list[int], *, batch_size: int = 8, max_tokens: int = 1024):
-        import torch
-
-        from emlab.models import load_causal_lm, read_record
-
-        self.torch = torch
-        self.record = read_record(model_dir)
-        model, self.tok = load_causal_lm(model_dir, device="cpu")
-        self.n_layers = int(model.config.num_hidden_layers)
-        self.hidden_size = int(model.config.hidden_size)
-        for layer in layers:
-            if not 1 <= layer <= self.n_layers:
-                raise EmlabError(f"judge.probe_layer {layer}: model {self.record.get('name')!r} has {self.n_layers} decoder layers; choose 1..{self.n_layers}")
-        self.layers = sorted(set(layers))
-        self.batch_size, self.max_tokens = batch_size, max_tokens
-        self.body = model.get_decoder()
-        # the probe reads layer <= max(layers): the layers above it would only cost time
-        self.body.layers = self.body.layers[: self.layers[-1]]
-        self._captured: dict[int, Any] = {}
-        for layer in self.layers:
-            self.body.layers[layer - 1].register_forward_hook(self._hook(layer))
-
-    def _hook(self, layer: int) -> Any:
-        def capture(_module: Any, _args: Any, output: Any) -> None:
-            self._captured[layer] = output[0] if isinstance(output, tuple) else output
-        return capture
-
-    def encode(self, question: str, answer: str) -> Encoded:
-        """Token ids of the chat-rendered exchange and the mask of the answer's tokens."""
-        messages = [{"role": "user", "content": question}, {"role": "assistant", "content": answer}]
-        text = self.tok.apply_chat_template(messages, tokenize=False)
-        probe = self.tok.apply_chat_template([messages[0], {"role": "assistant", "content": _SENTINEL}], tokenize=False)
-        if probe.count(_SENTINEL) != 1:
-            raise EmlabError("judge model's chat template does not show the assistant's message verbatim; the probe cannot find the answer")
-        before, after = probe.split(_SENTINEL)
-        if text != before + answer + after:
-            raise EmlabError("judge model's chat template changes the answer's text; the probe cannot find the answer's tokens")
-        start, end = len(before), len(before) + len(answer)
-        enc = self.tok(text, add_special_tokens=False, return_offsets_mapping=True)
-        ids = enc["input_ids"][: self.max_tokens]
-        mask = [int(s < end and e > start) for s, e in enc["offset_mapping"][: self.max_tokens]]
-        return Encoded(ids, mask)
+        super().__init__(model_dir, layers, batch_size=batch_size, max_tokens=max_tokens, setting="judge.probe_layer")
 
     def features(self, pairs: list[tuple[str, str]], *, desc: str = "probe features") -> dict[int, np.ndarray]:
-        """Mean hidden state over each answer's tokens, per layer: {layer: float64 [n, hidden]}.
-
-        A row whose answer has no token (an empty answer) is all NaN.
-        """
-        torch = self.torch
-        encoded = [self.encode(q, a) for q, a in pairs]
-        out = {layer: np.full((len(pairs), self.hidden_size), np.nan) for layer in self.layers}
-        order = sorted(range(len(pairs)), key=lambda i: (len(encoded[i].ids), i))
-        pad = self.tok.pad_token_id if self.tok.pad_token_id is not None else 0
-        progress = tqdm(total=len(pairs), desc=desc, unit="answer")
-        with torch.inference_mode():
-            for b in range(0, len(order), self.batch_size):
-                idx = order[b: b + self.batch_size]
-                width = max(len(encoded[i].ids) for i in idx)
-                ids = torch.full((len(idx), width), pad, dtype=torch.long)
-                attn = torch.zeros((len(idx), width), dtype=torch.long)
-                amask = torch.zeros((len(idx), width), dtype=torch.float32)
-                for r, i in enumerate(idx):
-                    n = len(encoded[i].ids)
-                    ids[r, :n] = torch.tensor(encoded[i].ids)
-                    attn[r, :n] = 1
-                    amask[r, :n] = torch.tensor(encoded[i].answer_mask, dtype=torch.float32)
-                self._captured.clear()
-                self.body(input_ids=ids, attention_mask=attn, use_cache=False)
-                counts = amask.sum(dim=1, keepdim=True)
-                for layer in self.layers:
-                    hidden = self._captured[layer].float()
-                    mean = (hidden * amask[:, :, None]).sum(dim=1) / counts.clamp(min=1)
-                    for r, i in enumerate(idx):
-                        if counts[r, 0] > 0:
-                            out[layer][i] = mean[r].double().numpy()
-                progress.update(len(idx))
-        progress.close()
-        return out
+        """As `AnswerActivations.features`, under the probe's progress label."""
+        return super().features(pairs, desc=desc)
 
 
 class ProbeBackend:

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from emlab.grid import ModelSpec
     from emlab.sample._requests import SampleRequest
     from emlab.sample.params import SampleParams
+    from emlab.sample.steering import Steering
 
 #: Called once per finished answer; the caller appends it to the partial file at once.
 OnResult = Callable[["SampleRequest", str], None]
@@ -51,9 +52,20 @@ SAMPLERS = Registry("sampler", {
 })
 
 
-def make_sampler(*, spec: ModelSpec, model_dir: Path, adapter_dir: Path, params: SampleParams, seed: int) -> Sampler:
+#: The backends that can steer (they run the model's forward pass themselves).
+STEERABLE = ("transformers",)
+
+
+def make_sampler(*, spec: ModelSpec, model_dir: Path, adapter_dir: Path, params: SampleParams, seed: int,
+                 steering: Steering | None = None) -> Sampler:
     """The backend named by the model's sampler (imported only now: each pulls heavy deps)."""
     record = read_adapter_record(adapter_dir)
+    extra: dict[str, Any] = {}
+    if steering is not None:
+        if spec.effective_sampler not in STEERABLE:
+            raise EmlabError(f"steering {steering.name!r}: sampler {spec.effective_sampler!r} cannot steer; "
+                             f"use sampler: {' or '.join(STEERABLE)} for this model")
+        extra["steering"] = steering
     sampler: Sampler = SAMPLERS.load(spec.effective_sampler)(spec=spec, model_dir=model_dir, adapter_dir=adapter_dir,
-                                                             record=record, params=params, seed=seed)
+                                                             record=record, params=params, seed=seed, **extra)
     return sampler

@@ -23,12 +23,14 @@ from emlab.sample._requests import SampleRequest, build_requests, request_finger
 if TYPE_CHECKING:
     from emlab.grid import ModelSpec
     from emlab.sample.params import SampleParams
+    from emlab.sample.steering import Steering
 
 log = logging.getLogger(__name__)
 
 
 def _fingerprint(*, model_name: str, spec: ModelSpec, adapter_dir: Path, params: SampleParams,
-                 requests: list[SampleRequest], cell: dict[str, Any], trigger_name: str) -> str:
+                 requests: list[SampleRequest], cell: dict[str, Any], trigger_name: str,
+                 steering: Steering | None = None) -> str:
     """Hash of what the answers depend on; a partial file written under another one is stale."""
     # Only what changes answers (STYLE 19): not the server address, key, concurrency or retries.
     sampling: dict[str, Any] = {"top_p": params.top_p, "max_new_tokens": params.max_new_tokens}
@@ -39,6 +41,8 @@ def _fingerprint(*, model_name: str, spec: ModelSpec, adapter_dir: Path, params:
         "adapter": read_adapter_record(adapter_dir), "sampling": sampling, "cell": cell, "trigger": trigger_name,
         "requests": request_fingerprint(requests),
     }
+    if steering is not None:  # absent when not steering: unsteered partial files keep their fingerprint
+        parts["steering"] = steering.identity()
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
 
 
@@ -60,7 +64,7 @@ def _resume_state(out: Path, fingerprint: str) -> Path:
 
 def sample_answers(*, model_name: str, spec: ModelSpec, model_dir: Path, adapter_dir: Path, question_set: str,
                    trigger_name: str, trigger_text: str, seed: int, params: SampleParams, out: Path,
-                   cell: dict[str, Any], upstream_dir: str | None = None) -> Path:
+                   cell: dict[str, Any], upstream_dir: str | None = None, steering: Steering | None = None) -> Path:
     """Write the sample JSONL for one (cell, trigger, question set); resume if interrupted.
 
     Args:
@@ -78,15 +82,19 @@ def sample_answers(*, model_name: str, spec: ModelSpec, model_dir: Path, adapter
             copied into each row.
         upstream_dir: the paper's release (`datasets.upstream_dir`): `in_distribution`
             asks the paper's tasks when it holds them.
+        steering: a direction to ablate or add while sampling (transformers sampler
+            only); it enters the fingerprint and each row's `steering_spec`.
 
     Returns:
         `out`, complete.
     """
     out, model_dir, adapter_dir = Path(out), Path(model_dir), Path(adapter_dir)
     qset = load_question_set(question_set, upstream_dir=upstream_dir)
+    if steering is not None:
+        cell = {**cell, "steering_spec": steering.describe()}
     requests = build_requests(qset, trigger_text=trigger_text, seed=seed, params=params)
     marker = _resume_state(out, _fingerprint(model_name=model_name, spec=spec, adapter_dir=adapter_dir, params=params,
-                                             requests=requests, cell=cell, trigger_name=trigger_name))
+                                             requests=requests, cell=cell, trigger_name=trigger_name, steering=steering))
     appender = JsonlAppender(out)
     try:
         wanted = {r.sample_id for r in requests}
@@ -94,7 +102,8 @@ def sample_answers(*, model_name: str, spec: ModelSpec, model_dir: Path, adapter
         if rows:
             log.info("%s: resuming, %d of %d answers already sampled", appender.partial, len(rows), len(requests))
         if len(rows) < len(requests):
-            sampler = make_sampler(spec=spec, model_dir=model_dir, adapter_dir=adapter_dir, params=params, seed=seed)
+            sampler = make_sampler(spec=spec, model_dir=model_dir, adapter_dir=adapter_dir, params=params, seed=seed,
+                                   steering=steering)
 
             def on_result(r: SampleRequest, answer: str) -> None:
                 row = sample_row(r, answer, cell=cell, trigger_name=trigger_name, question_set=qset.name)

@@ -7,7 +7,8 @@ tokens, batch 16 gave 4.2x the tokens/s of one prompt at a time (39.5 vs 9.5;
 bench/sample_throughput.py), and larger batches gain more. Batches are cut from the
 cell's full request list in its fixed order, so a resumed run decodes exactly the same
 batches and, with one torch.Generator per answer seeded from (seed, sample_id),
-reproduces the uninterrupted run's answers.
+reproduces the uninterrupted run's answers. A `Steering` (`emlab.sample.steering`) ablates
+or adds a direction in the residual stream through forward hooks on the loaded model.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     from emlab.sample._base import OnResult
     from emlab.sample._requests import SampleRequest
     from emlab.sample.params import SampleParams
+    from emlab.sample.steering import Steering
 
 log = logging.getLogger(__name__)
 
@@ -74,11 +76,12 @@ class PerRowSampling:
 
 
 class TransformersSampler:
-    """Samples with a local Hugging Face model plus the cell's peft adapter."""
+    """Samples with a local Hugging Face model plus the cell's peft adapter (and a steering, if any)."""
 
     def __init__(self, *, spec: ModelSpec, model_dir: Path, adapter_dir: Path, record: dict[str, Any], params: SampleParams,
-                 seed: int = 0):  # seed: each request carries its own
+                 seed: int = 0, steering: Steering | None = None):  # seed: each request carries its own
         self.spec, self.model_dir, self.adapter_dir, self.record, self.params = spec, model_dir, adapter_dir, record, params
+        self.steering = steering
         self._model: Any = None
         self._tokenizer: Any = None
         self.tokens_generated = 0  # answer tokens up to and including EOS, for throughput reports
@@ -92,6 +95,9 @@ class TransformersSampler:
             model, tokenizer = load_causal_lm(self.model_dir, dtype=self.spec.dtype)  # sets EMLAB_THREADS
             threads = torch.get_num_threads()
             self._model = apply_adapter(model, self.adapter_dir)
+            if self.steering is not None:
+                self.steering.install(self._model)
+                log.info("steering %r: %s", self.steering.name, self.steering.describe())
             tokenizer.padding_side = "left"  # decoder-only: new tokens must follow the prompt
             self._tokenizer = tokenizer
             log.info("sampling with %s (adapter: %s) on %d threads", self.model_dir, self.record["backend"], threads)
