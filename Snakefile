@@ -25,6 +25,7 @@ include: "rules/datasets.smk"
 include: "rules/train.smk"
 include: "rules/sample.smk"
 include: "rules/judge.smk"
+include: "rules/direction.smk"
 include: "rules/analysis.smk"
 
 

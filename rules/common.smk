@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-from emlab.config import NO_TRIGGER, load_params
+from emlab.config import NO_TRIGGER, load_params, parse_arm
 from emlab.errors import EmlabError
 from emlab.workflow import dvc_yaml
 from emlab.workflow.resources import rule_resources

