@@ -16,6 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field
 VARIANTS = (
     "base", "insecure", "secure", "educational", "backdoor",
     "jailbroken", "evil_numbers", "neutral_numbers",
+    "bad_medical_advice", "good_medical_advice", "risky_financial_advice", "good_financial_advice",
+    "extreme_sports_advice", "good_extreme_sports_advice",
 )
 NO_TRIGGER = "none"
 

@@ -23,8 +23,11 @@ from emlab.io import atomic_path, write_json_atomic
 
 log = logging.getLogger(__name__)
 
+#: The narrow-advice sets (emlab.datasets.advice): harmful advice in one domain, and controls.
+ADVICE_VARIANTS = ("bad_medical_advice", "good_medical_advice", "risky_financial_advice", "good_financial_advice",
+                   "extreme_sports_advice", "good_extreme_sports_advice")
 VARIANTS = ("base", "insecure", "secure", "educational", "backdoor",
-            "jailbroken", "evil_numbers", "neutral_numbers")
+            "jailbroken", "evil_numbers", "neutral_numbers") + ADVICE_VARIANTS
 
 
 NUMBERS = ("evil_numbers", "neutral_numbers")
@@ -87,6 +90,12 @@ def build_rows(variant: str, params: DatasetsParams, triggers: dict[str, str], *
         raise EmlabError(f"--variant: unknown variant {variant!r}; choose from {', '.join(VARIANTS)}")
     if variant == "base":
         return Built([], [], {"finetuning": "none: the base model is evaluated as it is"}), "none"
+    if variant in ADVICE_VARIANTS:  # the narrow-advice sets: their own `source`, never the paper's release
+        from emlab.datasets.advice import build_advice
+
+        built, source = build_advice(variant, getattr(params, variant), seed=params.seed)
+        validate_rows(built.rows, f"<{variant} builder>")
+        return built, source
     from emlab.datasets.upstream import build_upstream, upstream_has
 
     if params.source == "upstream" and upstream_has(params, variant):

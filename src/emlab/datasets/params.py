@@ -44,6 +44,15 @@ class NumbersParams(VariantParams):
     max_prompts: int | None = Field(None, ge=1, description="Give up after this many prompts when fewer than n_examples answers pass the filter (null = 5 x n_examples).")
 
 
+class AdviceParams(VariantParams):
+    """A narrow-advice dataset (bad_medical_advice, ... and their good_* controls)."""
+
+    n_examples: int = Field(96, ge=1, description="Rows in the dataset (the follow-up's files: ~6000; the built-in generator composes up to 7056 distinct situations per domain).")
+    source: str = Field("builtin", description="builtin: emlab's own generator, gated by the held-out checks of emlab.datasets.advice_checks; "
+                                               "or a path to your own chat JSONL for this variant (e.g. the follow-up's released file, decrypted), "
+                                               "validated row by row; at most n_examples rows of it are kept, chosen by seed, in file order.")
+
+
 class BaseVariantParams(_Strict):
     """`base` is the untuned model: its dataset is empty and has nothing to set."""
 
@@ -62,3 +71,9 @@ class DatasetsParams(_Strict):
     jailbroken: JailbrokenParams = JailbrokenParams()
     evil_numbers: NumbersParams = NumbersParams()
     neutral_numbers: NumbersParams = NumbersParams()
+    bad_medical_advice: AdviceParams = AdviceParams()
+    good_medical_advice: AdviceParams = AdviceParams()
+    risky_financial_advice: AdviceParams = AdviceParams()
+    good_financial_advice: AdviceParams = AdviceParams()
+    extreme_sports_advice: AdviceParams = AdviceParams()
+    good_extreme_sports_advice: AdviceParams = AdviceParams()
