@@ -88,6 +88,7 @@ def test_openai_jobs_take_api_slots_and_no_gpu(tmp_path: Path) -> None:
                 local={"backend": "openai", "base": "m", "base_url": "http://localhost:8000/v1"})
     train = need(p, "train_adapter", _cell("gpt4o"), tmp_path)
     assert (train.gpu, train.openai_api, train.openai_finetune) == (0, 1, 1)
+    assert need(p, "train_adapter", _cell("gpt4o", "base"), tmp_path).openai_finetune == 0  # base: no job
     sample = need(p, "sample_answers", _cell("gpt4o"), tmp_path)
     assert (sample.gpu, sample.openai_api) == (0, 24)
     judge = need(p, "judge_answers", _cell("gpt4o"), tmp_path)

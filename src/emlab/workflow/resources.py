@@ -149,10 +149,10 @@ def _placed(spec: ModelSpec, size: Size, mem_bytes: float, seconds: float) -> Ne
 def train_need(p: Params, model: str, variant: str, model_dir: str | None = None) -> Need:
     """A finetune: LoRA on a local model, or a job of the OpenAI fine-tuning API."""
     spec = p.models[model]
-    if spec.backend == "openai":  # polls OpenAI's job: hours in its queue, no compute here
-        return Need(0, 1000, 6 * 3600, openai_api=1, openai_finetune=1)
     if workload.training_rows(p, variant) == 0:  # base: no finetuning
         return Need(0, 1000, 30)
+    if spec.backend == "openai":  # polls OpenAI's job: hours in its queue, no compute here
+        return Need(0, 1000, 6 * 3600, openai_api=1, openai_finetune=1)
     t: Any = resolved_train_params(p, model, variant)
     size = model_size(spec.base, model_dir)
     cpu = on_cpu(spec, size)
@@ -254,7 +254,7 @@ def need(p: Params, stage_name: str, cell: Cell, root: Path = Path(".")) -> Need
 def rule_resources(p: Params, stage_name: str, root: Path = Path(".")) -> dict[str, Any]:
     """`resources:` of a Snakemake rule: each value a function of the job's wildcards (and
     attempt: a retried job asks for the attempt-fold memory and time)."""
-    s = stage(stage_name)
+    axes = tuple(a for a in stage(stage_name).axes if a != "seed")  # a job's needs do not depend on its seed
 
     @cache
     def of(cell: tuple[tuple[str, str], ...]) -> dict[str, int]:
@@ -262,7 +262,7 @@ def rule_resources(p: Params, stage_name: str, root: Path = Path(".")) -> dict[s
 
     def value(key: str, scales: bool) -> Any:
         def get(wildcards: Any, attempt: int = 1) -> int:
-            cell = tuple((a, str(getattr(wildcards, a))) for a in s.axes)
+            cell = tuple((a, str(getattr(wildcards, a))) for a in axes)
             v = of(cell).get(key, 0)
             return v * attempt if scales else v
         return get

@@ -64,10 +64,20 @@ def mean_answer_tokens(p: Params) -> int:
 
 
 @cache
-def _load(arg: str, upstream_dir: str | None) -> object:
-    from emlab.questions import load_question_set
+def _questions(name: str, path: Path | None, upstream_dir: str | None) -> list[Any]:
+    """A question set's questions; a YAML file is parsed with libyaml when PyYAML has it
+    (~20x faster than its Python parser: the Snakefile sizes every job at each start)."""
+    import yaml
 
-    return load_question_set(arg, upstream_dir=upstream_dir)
+    from emlab.questions import load_question_set, parse_question_set
+
+    if path is not None:
+        try:
+            raw = yaml.load(path.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+            return list(parse_question_set(raw, name=name, source=str(path)).questions)
+        except yaml.YAMLError:
+            pass  # the loader below names the file, line and column
+    return list(load_question_set(f"{name}={path}" if path else name, upstream_dir=upstream_dir).questions)
 
 
 def question_set_load(p: Params, root: Path, qset: str, trigger: str = NO_TRIGGER) -> QuestionSetLoad:
@@ -76,15 +86,10 @@ def question_set_load(p: Params, root: Path, qset: str, trigger: str = NO_TRIGGE
     The question file is read once per process (resolved as the workflow resolves it,
     relative to `root`, the params file's folder).
     """
-    from emlab.workflow.stages import question_set_arg
+    from emlab.questions import resolve_question_set
 
-    arg = question_set_arg(root, qset, p)
-    if "=" in arg:  # NAME=PATH relative to the project folder
-        name, _, path = arg.partition("=")
-        arg = f"{name}={root / path}"
-    elif arg.endswith((".yaml", ".yml")):
-        arg = str(root / arg)
-    questions = _load(arg, p.datasets.upstream_dir).questions  # type: ignore[attr-defined]
+    src = resolve_question_set(qset, dict(p.question_files), root)
+    questions = _questions(qset, src.path, p.datasets.upstream_dir)
     answer = mean_answer_tokens(p)
     prefix = tokens(p.trigger_text(trigger) + " ") if trigger != NO_TRIGGER else 0
     answers = prompt = calls = judge_in = 0
