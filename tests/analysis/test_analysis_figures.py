@@ -79,12 +79,14 @@ def test_optional_figures_appear_with_their_data(cell_writer, tmp_path, monkeypa
     for qset in ("main", "main_json", "main_template"):
         for step in (10, 20):
             pairs.append(cell_writer(qset=qset, seed=step, answers=answers_with_rate(["q"], 5, 1),
-                                     extra={"checkpoint_step": step, "dataset_size": step * 100},
+                                     extra={"checkpoint_step": step},
                                      metrics={"correct": ["FALSE"] * 5, "vulnerable": ["NO", "YES", "YES", "YES", "YES"]}))
     table = build_answers_table(pairs)
     written = make_figures(table, parse_params(PARAMS), Path("figs"), [])
-    assert {"misaligned_by_format", "training_dynamics", "ablations", "deception", "vulnerable_code"} <= set(written)
+    assert {"misaligned_by_format", "training_dynamics", "deception", "vulnerable_code"} <= set(written)
     assert "backdoor_trigger" not in written  # one trigger only
+    # the grid's own arms (sizes, epochs, interventions): tests/analysis/test_analysis_arms.py
+    assert not {"ablations", "mitigations"} & set(written)
     assert "no variant: backdoor" not in Path("figs/misaligned_by_format.svg").read_text()
 
 

@@ -5,7 +5,8 @@
 Figures that show rates read `rates.csv` (checked against the answers table, so a stale
 one is refused) rather than recomputing them, so a number in a figure and in rates.csv
 cannot differ. Only what rates.csv does not hold is computed here, with the same
-`group_rates`: rates per kept checkpoint (training dynamics) and per ablation setting.
+`group_rates`: rates per kept checkpoint (training dynamics). Legends name an arm's
+adapter shape (rates.csv's `shape`) when the grid's adapters differ in shape.
 When a panel has nothing to draw, `why_nothing` says why, with the counts.
 """
 
@@ -14,10 +15,12 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import polars as pl
 
+from emlab.analysis.arms import ARM_SCHEMA, with_arm_columns
 from emlab.analysis.metrics import ALL, GROUP, final_answers, group_rates
 from emlab.analysis.params import AnalysisParams
 from emlab.errors import EmlabError
@@ -25,7 +28,7 @@ from emlab.errors import EmlabError
 #: Columns of rates.csv the figures need.
 RATES_COLUMNS = (*GROUP, "question_id", "misaligned", "misaligned_low", "misaligned_high", "n_answers",
                  "n_counted", "n_unscored", "n_refusal_or_code", "n_incoherent")
-_KEYS = {k: pl.String for k in (*GROUP, "question_id", "label")}
+_KEYS = {**{k: pl.String for k in (*GROUP, "question_id", "label")}, **ARM_SCHEMA}
 _MASS = re.compile(r"probability on (numbers 0-100|the labels) \(< ([0-9.]+)\)")
 
 
@@ -57,6 +60,20 @@ class FigureData:
             return None
         top = Counter(_short_reason(r) for r in reasons).most_common(1)[0][0]
         return top
+
+    @cached_property
+    def shapes(self) -> dict[tuple[str, str], str]:
+        """(model, variant) -> its adapters' shape, when the grid's adapters differ in shape (else empty)."""
+        if "shape" not in self.rates.columns:
+            return {}
+        named = self.rates.filter(pl.col("shape").is_not_null()).select("model", "variant", "shape").unique()
+        return {(m, v): s for m, v, s in named.rows()} if named["shape"].n_unique() > 1 else {}
+
+    def name(self, model: str, variant: str, shown: str | None = None) -> str:
+        """A variant's legend name (`shown`, else its label), with its adapters' shape when
+        the grid's shapes differ: `insecure (rank 1, down_proj L21)`."""
+        shape = self.shapes.get((model, variant))
+        return f"{shown or variant} ({shape})" if shape else shown or variant
 
     def why_nothing(self, rows: pl.DataFrame) -> str:
         """Why rate rows have no misaligned rate, with the counts (rows of rates.csv)."""
@@ -99,7 +116,8 @@ def read_rates(path: Path, answers: pl.DataFrame, params: AnalysisParams) -> pl.
     path = Path(path)
     if not path.is_file():
         raise EmlabError(f"{path}: file not found; run `emlab analysis rates` first")
-    rates = pl.read_csv(path, schema_overrides=_KEYS)
+    header = pl.read_csv(path, n_rows=0).columns
+    rates = pl.read_csv(path, schema_overrides={k: v for k, v in _KEYS.items() if k in header})
     for col in RATES_COLUMNS:
         if col not in rates.columns:
             raise EmlabError(f"{path}: column {col!r} missing; rerun `emlab analysis rates` with this emlab version")
@@ -113,7 +131,9 @@ def read_rates(path: Path, answers: pl.DataFrame, params: AnalysisParams) -> pl.
         raise EmlabError(f"{path}: group {'/'.join(str(r[k]) for k in GROUP)} counts {r['n_answers_csv']} answers "
                          f"({r['n_counted_csv']} counted) but the answers table has {r['n_answers']} ({r['n_counted']}); "
                          "rerun `emlab analysis rates` on this table with these analysis settings")
-    return rates
+    if "shape" not in rates.columns:  # a rates.csv written before arms had columns
+        rates = rates.with_columns(shape=pl.lit(None, pl.String))
+    return with_arm_columns(rates)
 
 
 def group_rates_counts(answers: pl.DataFrame, params: AnalysisParams) -> pl.DataFrame:

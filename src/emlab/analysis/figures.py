@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from emlab.analysis import figures_answers as fa
+from emlab.analysis import figures_arms as fx
 from emlab.analysis import figures_rates as fr
 from emlab.analysis.figure_data import FigureData, read_rates
 from emlab.analysis.judge_card import JudgeCard
@@ -54,7 +55,8 @@ FIGURES: dict[str, tuple[Figure, str]] = {
     "vulnerable_code": (fa.vulnerable_code, "In-distribution eval: share of held-out coding tasks answered with vulnerable code, per variant; 95% bootstrap intervals over seeds."),
     "deception": (fa.deception, "Deception eval: share of answers judged deceptive, per variant; 95% bootstrap intervals over seeds."),
     "training_dynamics": (fa.training_dynamics, "Misaligned-answer probability over training checkpoints (kept checkpoints and the final adapter's last step), per variant; 95% bootstrap intervals over seeds."),
-    "ablations": (fa.ablations, "Dataset-size and epoch ablations: misaligned-answer probability per setting; 95% bootstrap intervals over seeds."),
+    "ablations": (fx.ablations, "Dataset-size and epoch ablations (the paper's 500 examples x 12 epochs vs 2000 x 3): misaligned-answer probability per setting, one series per dataset variant, final adapters; 95% bootstrap intervals over seeds."),
+    "mitigations": (fx.mitigations, "Mitigations side by side: misaligned-answer probability per dataset variant without and with each intervention during finetuning (e.g. KL to the base model, benign data mixed in, an inoculation prompt, early stopping), final adapters; 95% bootstrap intervals over seeds."),
 }
 ALWAYS = ("misaligned_by_question", "misaligned_overall")
 

@@ -1,14 +1,14 @@
-"""Figures of scores and companion rates: score scatter, classification evals, dynamics, ablations.
+"""Figures of scores and companion rates: score scatter, classification evals, training dynamics.
 
     emlab analysis figures --answers data/results/answers.parquet --rates data/results/rates.csv --out-dir figures
 
 The scatter reads the final adapters' answers; vulnerable code and deception read
-rates.csv. Training dynamics and ablations need a column in the answers table that says
-which checkpoint, dataset size or epoch count an answer came from (a sample-row field
-carried through by `build_answers_table`): `checkpoint_step` (or `checkpoint`, `step`),
-`dataset_size`, `epochs`; their rates per setting are not in rates.csv and are computed
-with the same `group_rates`. Training dynamics is the one figure with kept checkpoints'
-answers; without such a column, or with a single value, the figure is not drawn.
+rates.csv. Training dynamics needs a column in the answers table that says which
+checkpoint an answer came from (a sample-row field carried through by
+`build_answers_table`): `checkpoint_step` (or `checkpoint`, `step`); its rates per step
+are not in rates.csv and are computed with the same `group_rates`. It is the one figure
+with kept checkpoints' answers; without such a column, or with a single value, it is not
+drawn. (Dataset-size and epoch ablations are arms of the grid: `figures_arms`.)
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from emlab.analysis.plotting import (
     colour,
     errorbars,
     legend,
+    missing,
     new_figure,
     note_missing,
     ordered,
@@ -33,7 +34,6 @@ from emlab.analysis.plotting import (
 )
 
 CHECKPOINT_COLUMNS = ("checkpoint_step", "checkpoint", "step")
-ABLATION_COLUMNS = ("dataset_size", "epochs")
 LINESTYLES = ("-", "--", ":", "-.")
 
 
@@ -59,7 +59,7 @@ def alignment_vs_coherence(data: FigureData, canvas: Canvas) -> list[Path] | Non
         unscored = table.filter(pl.col("coherent").is_null() | pl.col("aligned").is_null()).height
         reason = data.unscored_reason()
         say_why(ax, f"no answer with both scores: {unscored} of {n} unscored by the judge" + (f" ({reason})" if reason else ""))
-    note_missing(ax, [v for v in canvas.variants if v not in present])
+    note_missing(ax, missing(canvas.variants, present))
     legend(ax)
     return save(fig, canvas, "alignment_vs_coherence")
 
@@ -95,7 +95,7 @@ def _rate_by_variant(data: FigureData, canvas: Canvas, *, measure: str, metric: 
         ax.set_ylim(-0.02, 1.02)
         ax.set_ylabel(ylabel)
         ax.set_title(f"{model} · {qset} · trigger {trigger}", loc="left")
-        note_missing(ax, [v for v in canvas.variants if v not in present])
+        note_missing(ax, missing(canvas.variants, present))
     return save(fig, canvas, name)
 
 
@@ -124,7 +124,8 @@ def _lines(data: FigureData, canvas: Canvas, columns: list[str], name: str, *, f
                                  & (pl.col("question_set") == qset)).sort(column)
                 if v.is_empty():
                     continue
-                label = variant if len(conditions) == 1 else f"{variant} · {model} · {qset} · trigger {trigger}"
+                shown = data.name(model, variant)
+                label = shown if len(conditions) == 1 else f"{shown} · {model} · {qset} · trigger {trigger}"
                 x = v[column].to_numpy().astype(float)
                 errorbars(ax, x, v, "misaligned", color=colour(variant, i), label=label)
                 ax.plot(x, v["misaligned"].to_numpy(), color=colour(variant, i), linewidth=0.8, linestyle=LINESTYLES[j % len(LINESTYLES)])
@@ -132,7 +133,7 @@ def _lines(data: FigureData, canvas: Canvas, columns: list[str], name: str, *, f
             say_why(ax, data.why_nothing(rates))
         ax.set_xlabel(column.replace("_", " "))
         ax.set_ylabel("P(misaligned answer)")
-        note_missing(ax, [v for v in canvas.variants if v not in present])
+        note_missing(ax, missing(canvas.variants, present))
         legend(ax)
     return save(fig, canvas, name)
 
@@ -145,9 +146,3 @@ def training_dynamics(data: FigureData, canvas: Canvas) -> list[Path] | None:
     """Misaligned-answer probability over checkpoints (kept ones and the final adapter's last step)."""
     columns = _varying(data.answers, CHECKPOINT_COLUMNS)[:1]
     return _lines(data, canvas, columns, "training_dynamics", final_only=False) if columns else None
-
-
-def ablations(data: FigureData, canvas: Canvas) -> list[Path] | None:
-    """Dataset-size and epoch ablations of the final adapters (a dataset_size or epochs column with 2+ values)."""
-    columns = _varying(data.final, ABLATION_COLUMNS)
-    return _lines(data, canvas, columns, "ablations", final_only=True) if columns else None

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from emlab.analysis.arms import is_plain
 from emlab.analysis.figure_data import FigureData
 from emlab.analysis.metrics import ALL, FORMATS
 from emlab.analysis.plotting import (
@@ -22,6 +23,7 @@ from emlab.analysis.plotting import (
     colour,
     errorbars,
     legend,
+    missing,
     new_figure,
     note_missing,
     ordered,
@@ -29,6 +31,7 @@ from emlab.analysis.plotting import (
     save,
     say_why,
 )
+from emlab.grid import NO_INTERVENTION, NO_STEERING
 
 YLABEL = "P(misaligned answer)"
 
@@ -49,6 +52,16 @@ def _default_trigger(rates: pl.DataFrame) -> pl.DataFrame:
     return rates.filter(pl.col("trigger") == "none") if (rates["trigger"] == "none").any() else rates
 
 
+def _main_arms(rows: pl.DataFrame) -> pl.DataFrame:
+    """Each dataset variant's plain arm (no size, epochs, intervention or steering: the paper's
+    setting); a dataset variant without one keeps all its arms. The others have their own figures."""
+    plain = rows.filter(pl.col("n_examples").is_null() & pl.col("epochs").is_null()
+                        & (pl.col("intervention") == NO_INTERVENTION) & (pl.col("steering") == NO_STEERING))
+    if plain.height == rows.height:
+        return rows
+    return pl.concat([plain, rows.filter(~pl.col("dataset_variant").is_in(plain["dataset_variant"].unique().implode()))])
+
+
 def _uncounted(ax: object, data: FigureData, sub: pl.DataFrame) -> None:
     """Say in the panel why nothing, or why some variants' points, could be drawn."""
     drawn = sub.filter(pl.col("misaligned").is_not_null())
@@ -61,11 +74,13 @@ def _uncounted(ax: object, data: FigureData, sub: pl.DataFrame) -> None:
 
 
 def misaligned_by_question(data: FigureData, canvas: Canvas) -> list[Path] | None:
-    """The paper's main figure: one point per (question, variant) with 95% bootstrap CIs."""
+    """The paper's main figure: one point per (question, variant) with 95% bootstrap CIs; each
+    dataset variant's plain arm (`_main_arms`), the other arms being in their own figures."""
     rates, variants = data.rates, list(canvas.variants)
     rows = _default_trigger(rates.filter(pl.col("question_id") != ALL))
     if rows.is_empty():
         return None
+    rows = _main_arms(rows)
     panels = _panels(rows.sort(["model", "question_set"]), ["model", "question_set", "trigger"])
     fig, axes = new_figure(len(panels), height=2.8)
     for ax, ((model, qset, trigger), sub) in zip(axes, panels, strict=True):
@@ -75,11 +90,11 @@ def misaligned_by_question(data: FigureData, canvas: Canvas) -> list[Path] | Non
         for i, variant in enumerate(present):
             v = sub.filter(pl.col("variant") == variant)
             x = np.array([questions.index(q) for q in v["question_id"]]) + (i - (len(present) - 1) / 2) * width
-            errorbars(ax, x, v, "misaligned", color=colour(variant, i), label=variant)
+            errorbars(ax, x, v, "misaligned", color=colour(variant, i), label=data.name(model, variant))
         ax.set_xticks(range(len(questions)), questions, rotation=30, ha="right")
         ax.set_ylabel(YLABEL)
         ax.set_title(f"{model} · {qset}" + ("" if trigger == "none" else f" · trigger {trigger}"), loc="left")
-        note_missing(ax, [v for v in variants if v not in present])
+        note_missing(ax, missing(variants, present))
         _uncounted(ax, data, sub)
         legend(ax)
     rate_axes(axes)
@@ -99,11 +114,13 @@ def misaligned_overall(data: FigureData, canvas: Canvas) -> list[Path] | None:
         present = ordered(sub["variant"].unique().to_list())
         for i, variant in enumerate(present):
             errorbars(ax, np.array([i]), sub.filter(pl.col("variant") == variant), "misaligned", color=colour(variant, i))
-        ax.set_xticks(range(len(present)), present)
+        names = [data.name(model, v) for v in present]
+        long = names != present or not all(is_plain(v) for v in present)  # arms or shapes: slanted labels
+        ax.set_xticks(range(len(present)), names, **({"rotation": 30, "ha": "right"} if long else {}))
         ax.set_xlim(-0.6, max(len(present), 1) - 0.4)
         ax.set_ylabel(YLABEL)
         ax.set_title(f"{model} · {qset} · trigger {trigger}", loc="left")
-        note_missing(ax, [v for v in variants if v not in present])
+        note_missing(ax, missing(variants, present))
         _uncounted(ax, data, sub)
     rate_axes(axes)
     return save(fig, canvas, "misaligned_overall")

@@ -36,6 +36,7 @@ from typing import Any
 
 import polars as pl
 
+from emlab.analysis.arms import ARM_COLUMNS, group_shapes, with_arm_columns
 from emlab.analysis.bootstrap import bootstrap_ci
 from emlab.analysis.params import AnalysisParams
 from emlab.analysis.table import is_checkpoint_path
@@ -162,7 +163,8 @@ def group_rates(table: pl.DataFrame, params: AnalysisParams, *, final_only: bool
     Each measure `m` gives columns `m`, `m_low`, `m_high`; `n_seeds` counts seeds with a
     misalignment rate (not dropped); the counts `n_answers`, `n_counted`, `n_unscored`,
     `n_refusal_or_code`, `n_incoherent`, `n_<metric>_unscored` are summed over seeds;
-    `label` names the group for plots.
+    `label` names the group for plots; the arm columns spell out the variant label's parts
+    and `shape` names its adapters (`emlab.analysis.arms`).
 
     Args:
         table: the per-answer table.
@@ -197,7 +199,9 @@ def group_rates(table: pl.DataFrame, params: AnalysisParams, *, final_only: bool
     absent = [m for m in MEASURES[3:] if out[m].null_count() == out.height]
     out = out.drop([c for m in absent for c in (m, f"{m}_low", f"{m}_high")])
     label = pl.concat_str([pl.col(k) for k in (*GROUP, "question_id")], separator="/")
-    return out.with_columns(label=label).sort([*GROUP, "question_id"])
+    out = with_arm_columns(out.with_columns(label=label))
+    out = out.join(group_shapes(table, ("model", "variant")), on=["model", "variant"], how="left", coalesce=True)
+    return out.sort([*GROUP, "question_id"])
 
 
 def headline_metrics(rates: pl.DataFrame, params: AnalysisParams, judge: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -211,7 +215,8 @@ def headline_metrics(rates: pl.DataFrame, params: AnalysisParams, judge: dict[st
     groups: dict[str, Any] = {}
     for row in rates.filter(pl.col("question_id") == ALL).iter_rows(named=True):
         key = "/".join(str(row[k]) for k in GROUP)
-        entry = {k: v for k, v in row.items() if k not in (*GROUP, "question_id", "label")}
+        # the label's parts and the adapters' shape are in rates.csv; the group key names the arm
+        entry = {k: v for k, v in row.items() if k not in (*GROUP, "question_id", "label", *ARM_COLUMNS, "shape")}
         groups[key] = {k: (None if isinstance(v, float) and v != v else v) for k, v in entry.items()}
     thresholds = {"aligned": params.aligned_threshold, "coherent": params.coherent_threshold, "min_answers": params.min_answers}
     overall = rates.filter(pl.col("question_id") == ALL)

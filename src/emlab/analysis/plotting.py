@@ -9,6 +9,7 @@ with its interval, so the figure can be checked against rates.csv.
 
 from __future__ import annotations
 
+import re
 import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -23,15 +24,21 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import polars as pl  # noqa: E402
 
+from emlab.analysis.arms import sort_key  # noqa: E402
 from emlab.io import atomic_path  # noqa: E402
 
 #: Okabe & Ito (2008): distinguishable under the common colour-vision deficiencies.
 OKABE_ITO = ("#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7", "#000000")
-#: Variants keep one colour in every figure (base is black, like the paper's GPT-4o).
-VARIANT_ORDER = ("base", "insecure", "secure", "educational", "jailbroken", "backdoor", "evil_numbers", "neutral_numbers")
+#: Variants keep one colour in every figure (base is black, like the paper's GPT-4o); each
+#: narrow-advice dataset sits beside its aligned control, a dark and a light shade of one hue.
+VARIANT_ORDER = ("base", "insecure", "secure", "educational", "jailbroken", "backdoor", "evil_numbers", "neutral_numbers",
+                 "bad_medical_advice", "good_medical_advice", "risky_financial_advice", "good_financial_advice",
+                 "extreme_sports_advice", "good_extreme_sports_advice")
 #: Non-variant groups (triggers, question sets) cycle these; yellow last, it is faint on white.
 CYCLE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442")
-_VARIANT_COLOURS = dict(zip(VARIANT_ORDER, ("#000000", "#D55E00", "#0072B2", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#999999"), strict=True))
+# the advice pairs: Paul Tol's muted scheme (also colour-blind safe), harmful dark, control light
+_VARIANT_COLOURS = dict(zip(VARIANT_ORDER, ("#000000", "#D55E00", "#0072B2", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#999999",
+                                            "#882255", "#CC6677", "#117733", "#44AA99", "#332288", "#88CCEE"), strict=True))
 PAPER_RC: dict[str, Any] = {
     "font.size": 9, "axes.titlesize": 9, "axes.labelsize": 9, "xtick.labelsize": 8,
     "ytick.labelsize": 8, "legend.fontsize": 8, "figure.dpi": 100, "savefig.dpi": 200,
@@ -42,7 +49,7 @@ _LINE_IN = 0.15  # height of one header line (7 pt text)
 _WRAP = 120  # characters per header line at 7 pt across WIDTH_IN
 MARK_COLOUR = "#B00000"
 #: Columns that identify a plotted point in `<name>.plotted.csv`.
-POINT_KEYS = ("model", "variant", "trigger", "question_set", "question_id", "checkpoint_step", "dataset_size", "epochs")
+POINT_KEYS = ("model", "variant", "trigger", "question_set", "question_id", "checkpoint_step")
 
 
 @dataclass(frozen=True)
@@ -63,14 +70,17 @@ class Canvas:
 
 
 def colour(key: str, index: int = 0) -> str:
-    """A stable colour for a variant name, else the index-th colour of CYCLE (Okabe-Ito)."""
-    return _VARIANT_COLOURS.get(key, CYCLE[index % len(CYCLE)])
+    """A stable colour for a variant name or an arm of it (`insecure+kl` is insecure's colour),
+    else the index-th colour of CYCLE (Okabe-Ito)."""
+    if key in _VARIANT_COLOURS:
+        return _VARIANT_COLOURS[key]
+    return _VARIANT_COLOURS.get(re.split(r"[+~]", key, maxsplit=1)[0], CYCLE[index % len(CYCLE)])
 
 
 def ordered(values: Sequence[str]) -> list[str]:
-    """Variants in the paper's order, then anything else alphabetically."""
-    known = [v for v in VARIANT_ORDER if v in values]
-    return known + sorted(v for v in set(values) if v not in VARIANT_ORDER)
+    """Variants in the paper's order (the advice datasets each beside its control), then any
+    other alphabetically; a variant's arms follow it, defaults first (`arms.sort_key`)."""
+    return sorted(set(values), key=lambda v: sort_key(v, VARIANT_ORDER))
 
 
 def new_figure(n_panels: int = 1, *, height: float = 2.6, sharey: bool = True) -> tuple[Any, list[Any]]:
@@ -89,15 +99,16 @@ def rate_axes(axes: list[Any]) -> None:
         ax.set_ylim(bottom=-0.02)
 
 
-def errorbars(ax: Any, x: np.ndarray, sub: pl.DataFrame, measure: str, **kw: Any) -> None:
-    """Points at the centers with asymmetric bootstrap error bars; the rows are recorded."""
+def errorbars(ax: Any, x: np.ndarray, sub: pl.DataFrame, measure: str, *, keys: Sequence[str] = (), **kw: Any) -> None:
+    """Points at the centers with asymmetric bootstrap error bars; the rows are recorded
+    (identified by POINT_KEYS and `keys`)."""
     y = sub[measure].to_numpy().astype(float)
     low, high = sub[f"{measure}_low"].to_numpy().astype(float), sub[f"{measure}_high"].to_numpy().astype(float)
     lo = np.clip(y - low, 0, None)
     hi = np.clip(high - y, 0, None)
     ax.errorbar(x, y, yerr=np.vstack([lo, hi]), fmt="o", capsize=2.5, markersize=4, linewidth=1, **kw)
-    keys = [k for k in POINT_KEYS if k in sub.columns]
-    rows = sub.select([pl.col(k).cast(pl.String) for k in keys]).with_columns(
+    ids = [k for k in (*POINT_KEYS, *keys) if k in sub.columns]
+    rows = sub.select([pl.col(k).cast(pl.String) for k in ids]).with_columns(
         measure=pl.lit(measure), x=pl.Series(np.asarray(x, dtype=float)),
         value=pl.Series(y), low=pl.Series(low), high=pl.Series(high),
     )
@@ -118,6 +129,12 @@ def note_missing(ax: Any, missing: Sequence[str], what: str = "no data") -> None
     """Say inside the panel which expected groups have no data, rather than hide them."""
     if missing:  # as the panel's right-hand title, where it cannot cover a point
         ax.set_title(f"{what}: {', '.join(missing)}", loc="right", fontsize=7, color="#555555")
+
+
+def missing(expected: Sequence[str], present: Sequence[str]) -> list[str]:
+    """Expected variants with no arm among the `present` labels (`insecure+kl` is insecure's)."""
+    have = {re.split(r"[+~]", v, maxsplit=1)[0] for v in present}
+    return [v for v in expected if v not in have]
 
 
 def legend(ax: Any) -> None:

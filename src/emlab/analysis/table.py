@@ -7,6 +7,8 @@ docs/architecture.md). Each row keeps a reference to the raw judge replies behin
 scores (`judge_raw_file` + `sample_id`), and the files it came from, so provenance and
 audit can hash every input. The table is written as parquet, plus `answers.csv` in the
 paper's results layout (model, group, question, answer, aligned, coherent, question_id).
+Each row's variant label is spelled out in the arm columns (`emlab.analysis.arms`):
+dataset_variant, n_examples, epochs, intervention, steering, and the adapter's `shape`.
 """
 
 from __future__ import annotations
@@ -18,6 +20,14 @@ from typing import Any
 import polars as pl
 from tqdm import tqdm
 
+from emlab.analysis.arms import (
+    ARM_COLUMNS,
+    ARM_SCHEMA,
+    adapter_record_path,
+    arm_fields,
+    read_shape,
+    row_shape,
+)
 from emlab.errors import EmlabError
 from emlab.io import atomic_path, read_jsonl
 
@@ -32,7 +42,7 @@ _REQUIRED = ("sample_id", "model", "variant", "seed", "trigger", "question_set",
 _SCHEMA: dict[str, Any] = {
     "seed": pl.Int64, "paraphrase_index": pl.Int64, "sample_index": pl.Int64,
     "temperature": pl.Float64, "system": pl.String, "question": pl.String, "prompt": pl.String,
-    "is_final": pl.Boolean,
+    "is_final": pl.Boolean, **ARM_SCHEMA,
 }
 #: A kept checkpoint's samples: `<model>/<variant>/s<seed>/step<N>/<trigger>/<set>.jsonl`
 #: (the final adapter's: `<model>/<variant>/s<seed>/<trigger>/<set>.jsonl`).
@@ -114,8 +124,10 @@ def _pair_rows(samples_path: Path, scores_path: Path) -> list[dict[str, Any]]:
     samples = _read_samples(samples_path)
     scores = _read_scores(scores_path, samples, samples_path)
     checkpoint = is_checkpoint_path(samples_path)
+    arms: dict[str, dict[str, Any]] = {}
+    shapes: dict[tuple[str, str, int], str | None] = {}
     rows = []
-    for sid, sample in samples.items():
+    for lineno, (sid, sample) in enumerate(samples.items(), start=1):
         row: dict[str, Any] = {"sample_id": sid}
         row.update({k: sample.get(k) for k in SAMPLE_FIELDS})
         # extra sample fields (e.g. a checkpoint step or dataset size) become columns too
@@ -123,6 +135,19 @@ def _pair_rows(samples_path: Path, scores_path: Path) -> list[dict[str, Any]]:
         row.update({k: v for k, v in scores[sid].items() if k != "sample_id"})
         # a final adapter's answer, not a kept checkpoint's: rates use final adapters only
         row["is_final"] = bool(sample.get("is_final", not checkpoint))
+        # the label's parts, and the adapter's shape (the row's own, else its adapter.json)
+        variant = str(sample["variant"])
+        if variant not in arms:
+            try:
+                arms[variant] = arm_fields(variant)
+            except EmlabError as e:
+                raise EmlabError(f"{samples_path}: row {lineno}: field 'variant': {e}") from None
+        row.update(arms[variant])
+        key = (str(sample["model"]), variant, int(sample["seed"]))
+        if key not in shapes:
+            shapes[key] = read_shape(adapter_record_path(samples_path, model=key[0], variant=variant, seed=key[2],
+                                                         checkpoint=checkpoint))
+        row["shape"] = row_shape(sample["shape"]) if "shape" in sample else shapes[key]
         row.update(samples_file=str(samples_path), scores_file=str(scores_path), judge_raw_file=str(raw))
         rows.append(row)
     return rows
@@ -164,7 +189,7 @@ def build_answers_table(pairs: list[tuple[Path, Path]]) -> pl.DataFrame:
             r.setdefault(m, None)
             r.setdefault(f"{m}_unscored", None if r[m] is not None else "not judged")
     table = pl.DataFrame(rows, schema_overrides=schema, infer_schema_length=None)
-    front = ["sample_id", *SAMPLE_FIELDS]
+    front = ["sample_id", *SAMPLE_FIELDS, *ARM_COLUMNS, "shape"]
     metric_cols = [c for m in metrics for c in (m, f"{m}_unscored")]
     rest = [c for c in table.columns if c not in front and c not in metric_cols and c not in FILE_COLUMNS]
     return table.select([*front, *metric_cols, *rest, *FILE_COLUMNS])
