@@ -11,7 +11,13 @@ import numpy as np
 import pytest
 
 from emlab.analysis.params import AnalysisParams
-from emlab.direction import SteeringParams, classify, extract_direction, read_direction, steering_for
+from emlab.direction import (
+    SteeringParams,
+    classify,
+    extract_direction,
+    read_direction,
+    steering_for,
+)
 from emlab.errors import EmlabError
 from emlab.sample.steering import Steering
 
