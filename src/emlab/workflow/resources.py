@@ -248,6 +248,8 @@ def need(p: Params, stage_name: str, cell: Cell, root: Path = Path(".")) -> Need
         return _placed(gen, size, weight_bytes(gen, size) * 1.3, decode_seconds(gen, size, prompts * 40, 16))
     if stage_name.startswith("analysis_"):
         return analysis_need(p, root)
+    if stage_name.startswith("judge_") and stage_name.endswith("_score"):  # parses raw replies: ~10k a second
+        return Need(0, 1000, 5 + workload.question_set_load(p, root, cell["qset"], cell["trigger"]).judge_calls / 1e4)
     return Need(0, 1000, 60)  # model_prepare, dataset_build, judge_score
 
 
