@@ -19,13 +19,17 @@ from the model and backend of each job's cell:
   numbers dataset written by an OpenAI model): no GPU, and the global resource
   `openai_api` = the requests the job keeps in flight (its `concurrency`; 1 for a
   fine-tuning job, which also takes one `openai_finetune`), so `--resources openai_api=N`
-  keeps a whole cluster under the API's rate limit. Only requests to OpenAI itself count
-  (a model or judge with a `base_url` talks to another server).
+  keeps a whole cluster under the API's rate limit when N is at least the largest
+  concurrency (Snakemake lowers a job asking more than N to N and runs it alone, but the
+  job still keeps its concurrency in flight). Only requests to OpenAI itself count (a
+  model or judge with a `base_url` talks to another server).
 
 Snakemake enforces only the resources given to `--resources` (locally) or the cluster's
-limits (SLURM), so a CPU-only run of a GPU grid is not blocked by `gpu`; the estimates
-behind `runtime` (minutes, twice the estimate plus loading, at least 10) are documented
-constants in `emlab.workflow.workload` and below, not GPU measurements.
+limits (SLURM), so a CPU-only run of a GPU grid is not blocked by `gpu` (checked with
+Snakemake 9.27: a job declaring gpu=1 and 10 TB runs locally). `runtime` is in minutes:
+twice the estimated run time (loading the weights included), at least 10; a retried job
+asks for attempt-fold memory and time. The estimates rest on the constants below and in
+`emlab.workflow.workload` (documented assumptions, not GPU measurements).
 """
 
 from __future__ import annotations
