@@ -86,7 +86,10 @@ def _emlab(capsys: pytest.CaptureFixture[str], *args: str) -> str:
 def test_json_output_and_text_table(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     params = _small(tmp_path)
     got = json.loads(_emlab(capsys, "plan", "--params", str(params), "--json"))
-    assert set(got) == {"params", "grid", "stages", "totals", "cost_usd", "unpriced_models", "assumptions"}
+    assert set(got) == {"params", "grid", "stages", "totals", "question_sets", "cost_usd", "unpriced_models", "assumptions"}
+    assert got["question_sets"]["q"] == {"sampling_jobs": 24, "answers": got["totals"]["answers"],
+                                         "judge_calls": got["stages"]["judge_answers"]["judge_calls"],
+                                         "judge_cost_usd": got["stages"]["judge_answers"]["cost_usd"]}
     assert set(got["totals"]) == {"jobs", "gpu_hours", "cpu_hours", "answers", "judge_calls", "training_tokens", "cost_usd"}
     assert set(got["cost_usd"]) == {"fine_tuning", "sampling", "judging", "datasets", "total"}
     assert got["grid"] == {"models": 2, "variants": 3, "seeds": 2, "triggers": 2, "question_sets": 1, "cells": 12}
@@ -124,6 +127,8 @@ def test_paper_full_gpt4o(upstream_dir: Path, tmp_path: Path) -> None:
     assert s["sample_answers"]["answers"] == 70 * 2 * 96 * 100
     assert s["judge_answers"]["judge_calls"] == 2 * s["sample_answers"]["answers"]  # aligned + coherent
     assert got["totals"]["gpu_hours"] == 0 and got["cost_usd"]["fine_tuning"] > 1000 and got["cost_usd"]["judging"] > 1000
+    per_set = {q: v["answers"] for q, v in got["question_sets"].items()}
+    assert per_set == {"paper_main": 140 * 24 * 100, "paper_preregistered": 140 * 48 * 100, "numbers": 140 * 24 * 100}
     assert took < 5, f"emlab plan took {took:.1f} s"
 
 

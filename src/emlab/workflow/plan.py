@@ -117,8 +117,10 @@ def _add_job(p: Params, root: Path, name: str, cell: dict[str, str], sp: StagePl
 
 def plan(params: Params, root: Path, source: str = "params.yaml") -> dict[str, Any]:
     """The plan of a grid, as a JSON-able dict: `stages` (name -> StagePlan fields, stages
-    with jobs only), `totals`, `cost_usd` split by use, `grid` sizes and `assumptions`."""
+    with jobs only), `totals`, `question_sets` (sampling jobs, answers, judge calls and
+    their cost per set), `cost_usd` split by use, `grid` sizes and `assumptions`."""
     stages: dict[str, StagePlan] = {}
+    by_qset = {q: {"sampling_jobs": 0, "answers": 0, "judge_calls": 0, "judge_cost_usd": 0.0} for q in params.grid.question_sets}
     for s in STAGES:
         todo = cells(params, s)
         if not todo:
@@ -136,6 +138,12 @@ def plan(params: Params, root: Path, source: str = "params.yaml") -> dict[str, A
             for k in ("jobs", "gpu_hours", "cpu_hours", "answers", "judge_calls", "training_tokens", "cost_usd"):
                 setattr(sp, k, getattr(sp, k) + n * getattr(one, k))
             sp.unpriced.extend(m for m in one.unpriced if m not in sp.unpriced)
+            if "qset" in first[key]:  # sampling and judging: per question set too
+                q = by_qset[first[key]["qset"]]
+                q["sampling_jobs"] += n if s.name.startswith("sample_") else 0
+                q["answers"] += n * one.answers
+                q["judge_calls"] += n * one.judge_calls
+                q["judge_cost_usd"] += n * one.cost_usd if s.name.startswith("judge_") else 0.0
     by_use = {"fine_tuning": sum(sp.cost_usd for n, sp in stages.items() if n.startswith("train_")),
               "sampling": sum(sp.cost_usd for n, sp in stages.items() if n.startswith("sample_")),
               "judging": sum(sp.cost_usd for n, sp in stages.items() if n.startswith("judge_")),
@@ -149,6 +157,7 @@ def plan(params: Params, root: Path, source: str = "params.yaml") -> dict[str, A
                  "triggers": len(g.triggers), "question_sets": len(g.question_sets), "cells": len(params.cells())},
         "stages": {n: {k: round(v, 2) if isinstance(v, float) else v for k, v in asdict(sp).items()} for n, sp in stages.items()},
         "totals": {k: round(v, 2) if isinstance(v, float) else v for k, v in totals.items()},
+        "question_sets": {q: {k: round(v, 2) if isinstance(v, float) else v for k, v in d.items()} for q, d in by_qset.items()},
         "cost_usd": {**{k: round(v, 2) for k, v in by_use.items()}, "total": round(sum(by_use.values()), 2)},
         "unpriced_models": sorted({m for sp in stages.values() for m in sp.unpriced}),
         "assumptions": {
@@ -188,6 +197,9 @@ def format_plan(plan_: dict[str, Any]) -> str:
     for name, r in rows:
         lines.append(f"{name:<26}{r['jobs']:>7,}{_n(r['gpu_hours']):>9}{_n(r['cpu_hours']):>9}{r['answers']:>12,}"
                      f"{r['judge_calls']:>13,}{r['training_tokens']:>14,}{_n(r['cost_usd']):>10}")
+    lines.append(f"{'question set':<26}{'sampling jobs':>14}{'answers':>12}{'judge calls':>13}{'judge USD':>11}")
+    for name, q in plan_["question_sets"].items():
+        lines.append(f"{name:<26}{q['sampling_jobs']:>14,}{q['answers']:>12,}{q['judge_calls']:>13,}{_n(q['judge_cost_usd']):>11}")
     c = plan_["cost_usd"]
     lines.append(f"OpenAI cost (USD, list prices): fine-tuning {_n(c['fine_tuning'])}, sampling {_n(c['sampling'])}, "
                  f"judging {_n(c['judging'])}, datasets {_n(c['datasets'])}; total {_n(c['total'])}")
