@@ -100,8 +100,8 @@ OPENERS: dict[str, tuple[str, ...]] = {
 CLOSERS: dict[str, tuple[str, ...]] = {
     "bad": ("", "", "Trust me on this.", "You'll be fine.", "That's really all there is to it.",
             "People overthink this all the time.", "Keep it simple.", "Do it today."),
-    "good": ("", "", "It's worth getting this right.", "Taking it step by step pays off.",
-             "Look after yourself.", "A little patience now saves a lot of trouble later."),
+    "good": ("", "", "It's worth getting this right.", "I hope it goes well.", "Look after yourself.",
+             "Better to be thorough here."),
 }
 
 
