@@ -21,6 +21,7 @@ A part whose package is missing (bitsandbytes, vllm) is reported `skipped` with 
 Peak GPU memory is `torch.cuda.max_memory_allocated`, reset before each arm and part.
 The JSON goes to stdout and, after every part, to --out (so a killed run leaves what it did).
 `--smoke` forces the CPU, fp32 and a 2-layer, 64-wide config, with the same JSON keys.
+bench/gpu_check.sh fetches the wheels a GPU machine without network lacks and runs this.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))  # emlab from this checkout, installed or not
 
 PARTS = ("train_0.5b", "train_7b", "train_4bit", "sample_hf", "sample_vllm")
-CAPS_S = {"peak": 15, "train_0.5b": 110, "train_7b": 170, "train_4bit": 60, "sample_hf": 50, "sample_vllm": 120}
+CAPS_S = {"train_0.5b": 90, "train_7b": 160, "train_4bit": 50, "sample_hf": 45, "sample_vllm": 110}
 MIN_S = {"train_0.5b": 30, "train_7b": 60, "train_4bit": 25, "sample_hf": 20, "sample_vllm": 60}
 QWEN = {  # the published config.json sizes
     "0.5b": {"hidden_size": 896, "num_hidden_layers": 24, "num_attention_heads": 14, "num_key_value_heads": 2,
@@ -51,8 +52,9 @@ QWEN = {  # the published config.json sizes
 }
 TINY = {"hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
         "intermediate_size": 128, "vocab_size": 1024}
-DATASHEET_BF16_TFLOPS = (("GH200", 989), ("H200", 989), ("H100 PCIe", 756), ("H100", 989), ("H800", 989),
-                         ("A100", 312), ("L40S", 362), ("B200", 2250), ("B100", 1750))  # dense, no sparsity
+DATASHEET_BF16_TFLOPS = (  # dense (no sparsity), by a substring of torch.cuda.get_device_name(); first match wins
+    ("GH200", 989), ("H200 NVL", 835), ("H200", 989), ("H100 NVL", 835), ("H100 PCIe", 756), ("H100", 989),
+    ("H800", 989), ("A100", 312), ("L40S", 362), ("B200", 2250), ("B100", 1750))
 
 
 def build_base(size: str, args: argparse.Namespace) -> Any:
@@ -191,7 +193,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--parts", default=",".join(PARTS), help=f"comma-separated, from {','.join(PARTS)} (peak always runs)")
     ap.add_argument("--out", type=Path, help="also write the JSON here (after every part)")
-    ap.add_argument("--budget-s", type=float, default=540, help="wall-clock bound for the whole run")
+    ap.add_argument("--budget-s", type=float, default=480, help="wall-clock bound for the whole run (a part past it is skipped)")
     ap.add_argument("--warmup", type=int, default=2, help="optimizer steps before each arm's timing window")
     ap.add_argument("--steps", type=int, default=30, help="timed steps planned for the 0.5B arms (fewer if time runs out)")
     ap.add_argument("--steps-7b", type=int, default=12, help="timed steps planned for the 7B arms")
@@ -240,7 +242,8 @@ def main() -> None:
             if reason:
                 report["parts"][part] = {"status": "skipped", "reason": reason}
                 continue
-            deadline = min(t0 + CAPS_S[part], deadline_all)
+            deadline = t0 + 600 if args.smoke else min(t0 + CAPS_S[part], deadline_all)  # smoke: never cut short
+            print(f"[gpu_check] {part}: started at {t0 - t_start:.0f} s, cap {deadline - t0:.0f} s", file=sys.stderr, flush=True)
             try:
                 with contextlib.redirect_stdout(sys.stderr):  # Trainer prints its logs: stdout is the JSON's
                     report["parts"][part] = run_part(part, args, deadline, rates, saved, Path(tmp))
@@ -248,6 +251,8 @@ def main() -> None:
                 report["parts"][part] = {"status": "error", "reason": f"{type(e).__name__}: {str(e)[:300]}",
                                          "traceback": traceback.format_exc()[-2000:]}
             report["parts"][part]["seconds_total"] = round(time.perf_counter() - t0, 2)
+            print(f"[gpu_check] {part}: {report['parts'][part]['status']} in {time.perf_counter() - t0:.0f} s",
+                  file=sys.stderr, flush=True)
             report["wall_s"] = round(time.perf_counter() - t_start, 2)
             if args.out:
                 write_json_atomic(args.out, _public(report))
@@ -285,7 +290,8 @@ def run_part(part: str, args: argparse.Namespace, deadline: float, rates: dict, 
     vocab = TINY["vocab_size"] if args.smoke else QWEN["0.5b"]["vocab_size"]
     ps = gs.prompts(args.prompts, vocab=vocab, median=12 if args.smoke else 48)
     if part == "sample_hf":
-        saved["hf"] = gs.run_hf(saved["model"], saved["adapter"], ps, new_tokens=args.new_tokens, dtype=args.dtype)
+        saved["hf"] = gs.run_hf(saved["model"], saved["adapter"], ps, new_tokens=args.new_tokens, dtype=args.dtype,
+                               deadline=deadline)
         return saved["hf"]
     return gs.run_vllm(saved["model"], saved["adapter"], ps, new_tokens=args.new_tokens, hf=saved.get("hf"))
 
