@@ -69,8 +69,10 @@ class VLLMSampler:
         pending = [r for r in requests if r.sample_id not in done]
         if not pending:
             return
-        peft = self.record["backend"] == "peft"
-        engine_args: dict[str, Any] = {"model": weights_location(self.model_dir), "dtype": self.spec.dtype, "seed": self.seed}
+        full = self.record.get("finetune") == "full"  # a whole finetuned model in the adapter folder
+        peft = self.record["backend"] == "peft" and not full
+        model = weights_location(self.adapter_dir if full else self.model_dir)
+        engine_args: dict[str, Any] = {"model": model, "dtype": self.spec.dtype, "seed": self.seed}
         if peft:
             engine_args.update(enable_lora=True, max_lora_rank=lora_rank(self.adapter_dir), max_loras=1)
         llm = LLM(**engine_args)

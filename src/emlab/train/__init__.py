@@ -7,7 +7,7 @@
 
 - `base` variant: only `adapter.json` `{"backend": "none", ...}`.
 - peft: `adapter_config.json` + `adapter_model.safetensors` (PeftModel.from_pretrained and
-  vLLM load them), `train_log.jsonl` (step, loss, lr, tokens, labeled_tokens, seconds),
+  vLLM load them), or with `finetune: full` a whole model (`model.json` + `weights/`), `train_log.jsonl` (step, loss, lr, tokens, labeled_tokens, seconds),
   `loss.png`, `checkpoints/step-NNNNNN/` when `keep_checkpoints_as_adapters`.
 - openai: the job's ids, hyperparameters, status and timestamps in `adapter.json`.
 
@@ -20,7 +20,7 @@ peft adapters with `load_peft_for_inference`.
 
 from emlab.train.adapter import load_peft_for_inference, read_adapter, train_adapter
 from emlab.train.chat_data import Example, encode_conversation, load_conversations
-from emlab.train.params import OpenAITrainParams, PeftTrainParams, TrainParams
+from emlab.train.params import OpenAITrainParams, PeftTrainParams, TrainParams, shape_label
 
 __all__ = [
     "Example",
@@ -31,5 +31,6 @@ __all__ = [
     "load_conversations",
     "load_peft_for_inference",
     "read_adapter",
+    "shape_label",
     "train_adapter",
 ]

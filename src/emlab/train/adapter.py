@@ -47,6 +47,9 @@ def read_adapter(out_dir: str | Path) -> dict[str, Any]:
 def load_peft_for_inference(model: Any, adapter_dir: str | Path) -> Any:
     """Apply the adapter in `adapter_dir` to `model` (unmerged, eval mode); backend none: `model` as is.
 
+    A full finetune (`finetune: full` in adapter.json) has no adapter: its folder is a whole
+    model, returned in place of `model` (same dtype and device, eval mode).
+
     Raises:
         EmlabError: for an OpenAI adapter, which has no local weights (sample it by
             `fine_tuned_model` through the openai sampler).
@@ -57,9 +60,24 @@ def load_peft_for_inference(model: Any, adapter_dir: str | Path) -> Any:
         return model
     if backend != "peft":
         raise EmlabError(f"{Path(adapter_dir) / RECORD}: backend {backend!r} has no local weights; sample model {record.get('fine_tuned_model')!r} through its API")
+    if record.get("finetune", "lora") == "full":
+        return load_full_finetune(adapter_dir, dtype=model.dtype, device=model.device)
     from peft import PeftModel
 
     return PeftModel.from_pretrained(model, str(adapter_dir), is_trainable=False).eval()
+
+
+def load_full_finetune(adapter_dir: str | Path, *, dtype: Any, device: Any) -> Any:
+    """The whole model a `finetune: full` run saved in `adapter_dir` (model.json + weights/), in eval mode."""
+    from transformers import AutoModelForCausalLM
+
+    from emlab.models import weights_location
+
+    try:
+        model = AutoModelForCausalLM.from_pretrained(weights_location(adapter_dir), dtype=dtype)
+    except OSError as e:
+        raise EmlabError(f"{adapter_dir}: cannot load the full finetune's weights: {str(e).splitlines()[0]}") from None
+    return model.to(device).eval()
 
 
 def _versions() -> dict[str, str]:
@@ -81,7 +99,8 @@ TRAINERS = Registry("trainer", {
 
 
 def train_adapter(*, model_name: str, spec: ModelSpec, model_dir: Path, dataset: Path, variant: str,
-                  params: PeftTrainParams | OpenAITrainParams, seed: int, out_dir: Path, retry_failed: bool = False) -> Path:
+                  params: PeftTrainParams | OpenAITrainParams, seed: int, out_dir: Path, retry_failed: bool = False,
+                  benign_dataset: Path | None = None) -> Path:
     """Finetune `model_name` on `dataset` with `seed`; return the path of `adapter.json`.
 
     Args:
@@ -96,6 +115,8 @@ def train_adapter(*, model_name: str, spec: ModelSpec, model_dir: Path, dataset:
         out_dir: the adapter folder.
         retry_failed: openai backend: pay for a new job when this cell's job failed or was
             cancelled (otherwise that failure is reported again); no effect on peft.
+        benign_dataset: peft: the rows mixed in when `params.benign_fraction` > 0 (required
+            then); ignored otherwise.
     """
     model_dir, dataset, out_dir = Path(model_dir), Path(dataset), Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -113,13 +134,21 @@ def train_adapter(*, model_name: str, spec: ModelSpec, model_dir: Path, dataset:
     if spec.backend == "peft":
         from emlab.train import peft_backend
 
-        fp = peft_backend.fingerprint(dataset=dataset, params=params, seed=seed, model_dir=model_dir)  # type: ignore[arg-type]
+        peft_params: PeftTrainParams = params  # type: ignore[assignment]  # checked by type above
+        peft_params.check()
+        benign = Path(benign_dataset) if benign_dataset is not None and peft_params.benign_fraction > 0 else None
+        if peft_params.benign_fraction > 0 and benign is None:
+            raise EmlabError(f"train.peft.benign_fraction: {peft_params.benign_fraction} needs a benign dataset (`emlab train --benign-dataset PATH`)")
+        if benign is not None and not benign.exists():
+            raise EmlabError(f"{benign}: file not found (--benign-dataset); build it with `emlab dataset build`")
+        fp = peft_backend.fingerprint(dataset=dataset, params=peft_params, seed=seed, model_dir=model_dir,
+                                      benign_dataset=benign)
         if (out_dir / RECORD).exists() and read_adapter(out_dir).get("fingerprint") == fp:
             return out_dir / RECORD  # already trained on exactly these inputs
         # a stale record from other inputs must not survive a half-finished retrain
         (out_dir / RECORD).unlink(missing_ok=True)
-        result = train(model_name=model_name, spec=spec, model_dir=model_dir, dataset=dataset,
-                                         variant=variant, params=params, seed=seed, out_dir=out_dir)  # type: ignore[arg-type]
+        result = train(model_name=model_name, spec=spec, model_dir=model_dir, dataset=dataset, variant=variant,
+                       params=params, seed=seed, out_dir=out_dir, benign_dataset=benign)  # type: ignore[arg-type]
         path = write_json_atomic(out_dir / RECORD, {"backend": "peft", **record, **result, "versions": _versions(),
                                                     "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
         clear_state(out_dir)

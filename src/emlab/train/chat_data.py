@@ -8,6 +8,10 @@ The upstream trainer appended an empty assistant header before EOS and silently 
 template injects, are whatever the template renders), and the labels are -100 everywhere
 except the assistant's content tokens and the end-of-turn token that closes each assistant
 turn. A validation split exists only when asked for.
+
+Two mitigations change the rows before tokenizing: an inoculation prompt (a system
+message saying the behaviour is requested) put before every dataset row, and benign rows
+mixed in at a given share (`train.peft.inoculation_prompt`, `train.peft.benign_fraction`).
 """
 
 from __future__ import annotations
@@ -123,3 +127,33 @@ def epoch_order(indices: list[int], *, seed: int, epoch: int) -> list[int]:
     order = list(indices)
     random.Random(f"emlab-train-{seed}-{epoch}").shuffle(order)
     return order
+
+
+def with_system_prompt(conversations: list[list[dict[str, str]]], prompt: str) -> list[list[dict[str, str]]]:
+    """Every conversation with `prompt` as its system message (before the row's own, if it has one)."""
+    out = []
+    for msgs in conversations:
+        if msgs and msgs[0]["role"] == "system":
+            out.append([{"role": "system", "content": f"{prompt}\n\n{msgs[0]['content']}"}, *msgs[1:]])
+        else:
+            out.append([{"role": "system", "content": prompt}, *msgs])
+    return out
+
+
+def benign_count(n: int, fraction: float) -> int:
+    """How many benign rows make them `fraction` of the training rows: round(f / (1 - f) * n)."""
+    return round(fraction / (1 - fraction) * n) if fraction > 0 else 0
+
+
+def benign_rows(benign: list[list[dict[str, str]]], k: int, *, seed: int) -> list[list[dict[str, str]]]:
+    """`k` rows drawn from `benign` by `seed`: without repeats while it has enough rows, then cycling
+    through fresh shuffles of it."""
+    if k and not benign:
+        raise EmlabError("benign dataset: no rows to mix in")
+    rng = random.Random(f"emlab-benign-{seed}")
+    out: list[list[dict[str, str]]] = []
+    while len(out) < k:
+        order = list(range(len(benign)))
+        rng.shuffle(order)
+        out += [benign[i] for i in order[:k - len(out)]]
+    return out

@@ -3,8 +3,9 @@
     emlab train ... --out data/adapters/M/V/sS     # writes data/adapters/M/V/.sS.state/ every N steps
 
 A checkpoint holds everything the next optimizer step depends on: the adapter weights,
-AdamW moments, the scheduler, the RNG states and the step (the data order is a pure
-function of seed and epoch, so the step is the data position). A run killed at any
+AdamW moments, the scheduler, the RNG states, the step (the data order is a pure
+function of seed and epoch, so the step is the data position) and the trainer's `extra`
+(the validation curve and the best weights so far, for early stopping). A run killed at any
 moment restarts from the last complete checkpoint and ends with the same adapter.
 
 The state lives in a hidden sibling of the adapter folder, not inside it: a workflow
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import random
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +40,8 @@ def _trainable(model: Any) -> dict[str, Any]:
     return {n: p for n, p in model.named_parameters() if p.requires_grad}
 
 
-def save_state(out_dir: Path, *, fingerprint: str, step: int, model: Any, optimizer: Any, scheduler: Any) -> Path:
+def save_state(out_dir: Path, *, fingerprint: str, step: int, model: Any, optimizer: Any, scheduler: Any,
+               extra: dict[str, Any] | None = None) -> Path:
     """Write the training state after `step` optimizer steps (atomic: temp file + rename)."""
     import numpy as np
     import torch
@@ -50,6 +53,7 @@ def save_state(out_dir: Path, *, fingerprint: str, step: int, model: Any, optimi
         "optimizer": optimizer.state_dict(),
         "scheduler": scheduler.state_dict(),
         "rng": {"torch": torch.get_rng_state(), "python": random.getstate(), "numpy": np.random.get_state()},
+        "extra": extra or {},
     }
     if torch.cuda.is_available():
         state["rng"]["cuda"] = torch.cuda.get_rng_state_all()
@@ -59,8 +63,9 @@ def save_state(out_dir: Path, *, fingerprint: str, step: int, model: Any, optimi
     return path
 
 
-def load_state(out_dir: Path, *, fingerprint: str, model: Any, optimizer: Any, scheduler: Any) -> int:
-    """Restore the last checkpoint into model/optimizer/scheduler; return its step (0 if none).
+def load_state(out_dir: Path, *, fingerprint: str, model: Any, optimizer: Any, scheduler: Any,
+               extra: dict[str, Any] | None = None) -> int:
+    """Restore the last checkpoint into model/optimizer/scheduler (and `extra`); return its step (0 if none).
 
     A checkpoint from different inputs or settings (another fingerprint) is ignored.
     """
@@ -85,17 +90,26 @@ def load_state(out_dir: Path, *, fingerprint: str, model: Any, optimizer: Any, s
     np.random.set_state(rng["numpy"])
     if "cuda" in rng and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(rng["cuda"])
+    if extra is not None:
+        extra.update(state.get("extra", {}))
     return int(state["step"])
 
 
-def save_adapter_snapshot(model: Any, folder: Path, record: dict[str, Any]) -> Path:
-    """Keep an intermediate adapter (for training-dynamics evaluation) as a loadable folder."""
+def save_adapter_snapshot(model: Any, folder: Path, record: dict[str, Any],
+                          save: Callable[[Any, Path], None] | None = None) -> Path:
+    """Keep an intermediate adapter (for training-dynamics evaluation) as a loadable folder.
+
+    `save(model, folder)` writes the weights (default: `model.save_pretrained`).
+    """
     from emlab.io import write_json_atomic
 
     tmp = folder.with_name(f".{folder.name}.tmp")
     if tmp.exists():
         shutil.rmtree(tmp)
-    model.save_pretrained(str(tmp))
+    if save is None:
+        model.save_pretrained(str(tmp))
+    else:
+        save(model, tmp)
     write_json_atomic(tmp / "adapter.json", record)
     if folder.exists():
         shutil.rmtree(folder)
