@@ -163,7 +163,8 @@ def test_a_malformed_or_missing_user_file_errors_in_one_line(tmp_path: Path, cap
     assert not Path(out).exists()
 
 
-def test_the_papers_release_does_not_replace_the_advice_sets() -> None:
-    params = DatasetsParams.model_validate({"source": "upstream", "upstream_dir": "/nonexistent", "good_financial_advice": {"n_examples": 10}})
+def test_the_papers_release_does_not_replace_the_advice_sets(tmp_path: Path) -> None:
+    params = DatasetsParams.model_validate({"source": "upstream", "upstream_dir": str(tmp_path),  # holds no advice file
+                                            "good_financial_advice": {"n_examples": 10}})
     built, source = build_rows("good_financial_advice", params, {})
     assert source == "builtin" and len(built.rows) == 10
