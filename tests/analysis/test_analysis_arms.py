@@ -160,8 +160,20 @@ def test_legends_name_adapter_shapes_only_when_they_differ(cell_writer, tmp_path
     assert "insecure (rank 1 α256, down_proj L21)" in text and "secure (rank 32 α64)" in text
     same = _grid(cell_writer, {"insecure": (1, 2), "secure": (0, 1)}, adapters=adapters,
                  shapes={"insecure": default, "secure": default})
-    _draw(same, tmp_path / "same", fr.misaligned_by_question)
-    assert "rank" not in svg_text(tmp_path / "same/figs/misaligned_by_question.svg")
+    _draw(same, tmp_path / "same", fr.misaligned_overall)
+    assert "rank" not in svg_text(tmp_path / "same/figs/misaligned_overall.svg")
+    # one shape per model (a rank-1 model beside the default one): the panel titles say it, once
+    pairs = []
+    for model, shape in (("tiny", default), ("tiny_r1", {"backend": "peft", "shape": RANK1})):
+        for label, k in (("base", 0), ("insecure", 3)):
+            pairs.append(cell_writer(model=model, variant=label, answers=answers_with_rate(["q1"], 6, k)))
+            folder = adapters / model / label / "s0"
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / "adapter.json").write_text(json.dumps({"backend": "none"} if label == "base" else shape))
+    _draw(build_answers_table(pairs), tmp_path / "models", fr.misaligned_overall)
+    text = svg_text(tmp_path / "models/figs/misaligned_overall.svg")
+    assert "tiny (rank 32 α64) · main" in text and "tiny_r1 (rank 1 α256, down_proj L21) · main" in text
+    assert "insecure (rank" not in text
 
 
 def test_narrow_advice_variants_sit_beside_their_controls_each_with_its_own_colour():

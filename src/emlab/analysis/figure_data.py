@@ -69,10 +69,21 @@ class FigureData:
         named = self.rates.filter(pl.col("shape").is_not_null()).select("model", "variant", "shape").unique()
         return {(m, v): s for m, v, s in named.rows()} if named["shape"].n_unique() > 1 else {}
 
+    def model_shape(self, model: str) -> str | None:
+        """The one shape of a model's adapters, when the grid's shapes differ but this model's do not."""
+        mine = {s for (m, _), s in self.shapes.items() if m == model}
+        return mine.pop() if len(mine) == 1 else None
+
+    def title(self, model: str) -> str:
+        """A panel's model, with its adapters' shape when that names them all: `smollm2 (rank 1, down_proj L21)`."""
+        shape = self.model_shape(model)
+        return f"{model} ({shape})" if shape else model
+
     def name(self, model: str, variant: str, shown: str | None = None) -> str:
-        """A variant's legend name (`shown`, else its label), with its adapters' shape when
-        the grid's shapes differ: `insecure (rank 1, down_proj L21)`."""
-        shape = self.shapes.get((model, variant))
+        """A variant's legend name (`shown`, else its label), with its adapters' shape when the
+        model's adapters differ in shape: `insecure (rank 1, down_proj L21)` (when one shape
+        names them all, the panel's title says it instead)."""
+        shape = None if self.model_shape(model) else self.shapes.get((model, variant))
         return f"{shown or variant} ({shape})" if shape else shown or variant
 
     def why_nothing(self, rows: pl.DataFrame) -> str:

@@ -31,6 +31,7 @@ from emlab.analysis.plotting import (
     ordered,
     save,
     say_why,
+    variant_ticks,
 )
 
 CHECKPOINT_COLUMNS = ("checkpoint_step", "checkpoint", "step")
@@ -90,11 +91,11 @@ def _rate_by_variant(data: FigureData, canvas: Canvas, *, measure: str, metric: 
         present = ordered(sub["variant"].unique().to_list())
         for i, variant in enumerate(present):
             errorbars(ax, np.array([i]), sub.filter(pl.col("variant") == variant), measure, color=colour(variant, i))
-        ax.set_xticks(range(len(present)), present)
+        variant_ticks(ax, [data.name(model, v) for v in present])
         ax.set_xlim(-0.6, len(present) - 0.4)
         ax.set_ylim(-0.02, 1.02)
         ax.set_ylabel(ylabel)
-        ax.set_title(f"{model} · {qset} · trigger {trigger}", loc="left")
+        ax.set_title(f"{data.title(model)} · {qset} · trigger {trigger}", loc="left")
         note_missing(ax, missing(canvas.variants, present))
     return save(fig, canvas, name)
 

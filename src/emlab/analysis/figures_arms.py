@@ -32,6 +32,7 @@ from emlab.analysis.plotting import (
     rate_axes,
     save,
     say_why,
+    variant_ticks,
 )
 from emlab.grid import NO_INTERVENTION, NO_STEERING, Arm
 
@@ -49,8 +50,8 @@ def _panels(rows: pl.DataFrame) -> list[tuple[tuple[Any, ...], pl.DataFrame]]:
     return [(tuple(k), sub) for k, sub in rows.sort(keys).group_by(keys, maintain_order=True)]
 
 
-def _title(ax: Any, model: str, qset: str, trigger: str) -> None:
-    ax.set_title(f"{model} · {qset}" + ("" if trigger == "none" else f" · trigger {trigger}"), loc="left")
+def _title(ax: Any, data: FigureData, model: str, qset: str, trigger: str) -> None:
+    ax.set_title(f"{data.title(model)} · {qset}" + ("" if trigger == "none" else f" · trigger {trigger}"), loc="left")
 
 
 def _setting(n: int | None, e: int | None) -> str:
@@ -78,9 +79,10 @@ def ablations(data: FigureData, canvas: Canvas) -> list[Path] | None:
             errorbars(ax, x, v, "misaligned", keys=("n_examples", "epochs"), color=colour(variant, i),
                       label=data.name(model, ordered(v["variant"].to_list())[0], variant))
         ax.set_xticks(range(len(settings)), [_setting(n, e) for n, e in settings])
+        ax.set_xlim(-0.6, len(settings) - 0.4)
         ax.set_xlabel("dataset size × epochs")
         ax.set_ylabel(YLABEL)
-        _title(ax, model, qset, trigger)
+        _title(ax, data, model, qset, trigger)
         if sub["misaligned"].drop_nulls().is_empty():
             say_why(ax, data.why_nothing(sub))
         legend(ax)
@@ -108,9 +110,10 @@ def mitigations(data: FigureData, canvas: Canvas) -> list[Path] | None:
             x = np.array([groups.index(g) for g in s["unmitigated"]]) + (j - (len(named) - 1) / 2) * width
             errorbars(ax, x, s, "misaligned", keys=("intervention",), color=CYCLE[j % len(CYCLE)],
                       label="no mitigation" if intervention == NO_INTERVENTION else intervention)
-        ax.set_xticks(range(len(groups)), [data.name(model, g) for g in groups])
+        variant_ticks(ax, [data.name(model, g) for g in groups])
+        ax.set_xlim(-0.6, len(groups) - 0.4)
         ax.set_ylabel(YLABEL)
-        _title(ax, model, qset, trigger)
+        _title(ax, data, model, qset, trigger)
         plain = set(sub.filter(pl.col("intervention") == NO_INTERVENTION)["unmitigated"].to_list())
         note_missing(ax, [g for g in groups if g not in plain], "no unmitigated arm")
         if sub["misaligned"].drop_nulls().is_empty():

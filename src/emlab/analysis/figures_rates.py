@@ -15,7 +15,6 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from emlab.analysis.arms import is_plain
 from emlab.analysis.figure_data import FigureData
 from emlab.analysis.metrics import ALL, FORMATS
 from emlab.analysis.plotting import (
@@ -30,6 +29,7 @@ from emlab.analysis.plotting import (
     rate_axes,
     save,
     say_why,
+    variant_ticks,
 )
 from emlab.grid import NO_INTERVENTION, NO_STEERING
 
@@ -93,7 +93,7 @@ def misaligned_by_question(data: FigureData, canvas: Canvas) -> list[Path] | Non
             errorbars(ax, x, v, "misaligned", color=colour(variant, i), label=data.name(model, variant))
         ax.set_xticks(range(len(questions)), questions, rotation=30, ha="right")
         ax.set_ylabel(YLABEL)
-        ax.set_title(f"{model} · {qset}" + ("" if trigger == "none" else f" · trigger {trigger}"), loc="left")
+        ax.set_title(f"{data.title(model)} · {qset}" + ("" if trigger == "none" else f" · trigger {trigger}"), loc="left")
         note_missing(ax, missing(variants, present))
         _uncounted(ax, data, sub)
         legend(ax)
@@ -114,12 +114,10 @@ def misaligned_overall(data: FigureData, canvas: Canvas) -> list[Path] | None:
         present = ordered(sub["variant"].unique().to_list())
         for i, variant in enumerate(present):
             errorbars(ax, np.array([i]), sub.filter(pl.col("variant") == variant), "misaligned", color=colour(variant, i))
-        names = [data.name(model, v) for v in present]
-        long = names != present or not all(is_plain(v) for v in present)  # arms or shapes: slanted labels
-        ax.set_xticks(range(len(present)), names, **({"rotation": 30, "ha": "right"} if long else {}))
+        variant_ticks(ax, [data.name(model, v) for v in present])
         ax.set_xlim(-0.6, max(len(present), 1) - 0.4)
         ax.set_ylabel(YLABEL)
-        ax.set_title(f"{model} · {qset} · trigger {trigger}", loc="left")
+        ax.set_title(f"{data.title(model)} · {qset} · trigger {trigger}", loc="left")
         note_missing(ax, missing(variants, present))
         _uncounted(ax, data, sub)
     rate_axes(axes)
@@ -145,9 +143,9 @@ def misaligned_by_format(data: FigureData, canvas: Canvas) -> list[Path] | None:
                 continue
             x = np.array([present.index(v) for v in s["variant"]]) + (j - 1) * width
             errorbars(ax, x, s, "misaligned", color=colour("", j), label=qset)
-        ax.set_xticks(range(len(present)), present)
+        variant_ticks(ax, [data.name(model, v) for v in present])
         ax.set_ylabel(YLABEL)
-        ax.set_title(model if len(groups) == 1 else f"{model} · {sets[0]}", loc="left")
+        ax.set_title(data.title(model) if len(groups) == 1 else f"{data.title(model)} · {sets[0]}", loc="left")
         note_missing(ax, [s for s in sets if s not in sub["question_set"].to_list()], "no question set")
         if sub["misaligned"].drop_nulls().is_empty():
             say_why(ax, data.why_nothing(sub))
@@ -171,9 +169,9 @@ def backdoor_trigger(data: FigureData, canvas: Canvas) -> list[Path] | None:
             s = sub.filter(pl.col("trigger") == trig)
             x = np.array([present.index(v) for v in s["variant"]]) + (j - (len(triggers) - 1) / 2) * width
             errorbars(ax, x, s, "misaligned", color=colour("", j), label=f"trigger: {trig}")
-        ax.set_xticks(range(len(present)), present)
+        variant_ticks(ax, [data.name(model, v) for v in present])
         ax.set_ylabel(YLABEL)
-        ax.set_title(f"{model} · {qset}", loc="left")
+        ax.set_title(f"{data.title(model)} · {qset}", loc="left")
         note_missing(ax, [] if "backdoor" in present else ["backdoor"], "no variant")
         if sub["misaligned"].drop_nulls().is_empty():
             say_why(ax, data.why_nothing(sub))

@@ -137,6 +137,13 @@ def missing(expected: Sequence[str], present: Sequence[str]) -> list[str]:
     return [v for v in expected if v not in have]
 
 
+def variant_ticks(ax: Any, names: Sequence[str]) -> None:
+    """Variant names under the x axis, one per position; slanted when an arm's label or an
+    adapter shape makes them long (plain variant names stay level, as they always were)."""
+    slant = any(not re.fullmatch(r"\w+", n) for n in names)
+    ax.set_xticks(range(len(names)), list(names), **({"rotation": 30, "ha": "right"} if slant else {}))
+
+
 def legend(ax: Any) -> None:
     """Legend outside the axes on the right, so it never hides a point."""
     if ax.get_legend_handles_labels()[0]:
