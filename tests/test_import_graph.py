@@ -8,7 +8,7 @@ for type hints (`if TYPE_CHECKING:`) do not run and do not count.
 
 from __future__ import annotations
 
-from emlab.workflow.fingerprint import _SRC, _imports, _module_path, _parse
+from emlab.workflow.fingerprint import _SRC, _imports
 
 
 def modules() -> list[str]:
@@ -55,7 +55,7 @@ def module_graph() -> dict[str, set[str]]:
     for m in modules():
         parents = {".".join(m.split(".")[:i]) for i in range(1, len(m.split(".")))}
         # a package's __init__ importing its own submodules is how packages work, not a cycle
-        graph[m] = {t for t in _imports(m, _parse(_module_path(m))) if t != m and t not in parents}
+        graph[m] = {t for t in _imports(m) if t != m and t not in parents}
     return graph
 
 

@@ -108,14 +108,31 @@ def test_the_code_fingerprint_ignores_comments_and_docstrings(tmp_path: Path, mo
     mod = src / "pkg" / "mod.py"
     mod.write_text('"""Doc."""\nX = 1\n')
     monkeypatch.setattr(fp, "_SRC", src)
-    fp._parse.cache_clear()
+    monkeypatch.setenv("EMLAB_CACHE_DIR", str(tmp_path / "cache"))
     base = module_hash("emlab.pkg.mod")
     mod.write_text('"""Other words."""\n# a comment\nX = 1  # same\n')
     assert module_hash("emlab.pkg.mod") == base
     mod.write_text('"""Doc."""\nX = 2\n')
     assert module_hash("emlab.pkg.mod") != base
     assert module_closure(("emlab.pkg.mod",)) == ["emlab", "emlab.pkg", "emlab.pkg.mod"]
-    fp._parse.cache_clear()
+
+
+def test_module_facts_cached_on_disk_are_the_parsed_ones(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """A dry run reads each module's facts from the on-disk cache (keyed by its source);
+    a fresh parse gives the same, and a damaged entry is parsed again."""
+    import emlab.workflow.fingerprint as fp
+
+    monkeypatch.setenv("EMLAB_CACHE_DIR", str(tmp_path / "cache"))
+    fp._facts_of.cache_clear()
+    parsed = code_fingerprint(("emlab.sample",))
+    entries = list((tmp_path / "cache" / "modules").rglob("*.json"))
+    assert len(entries) >= parsed["modules"]
+    fp._facts_of.cache_clear()
+    assert code_fingerprint(("emlab.sample",)) == parsed  # from disk
+    for e in entries:
+        e.write_text("{not json")
+    fp._facts_of.cache_clear()
+    assert code_fingerprint(("emlab.sample",)) == parsed  # parsed again
 
 
 def test_stages_run_the_code_they_import():

@@ -9,6 +9,11 @@ comment) gets this right, so both tools receive the same fingerprint as a settin
   by its syntax tree with docstrings removed, so comments, docstrings and formatting do
   not count;
 - the installed versions of the packages whose behaviour the results depend on.
+
+Parsing and dumping syntax trees is most of a dry run's time, so each module's facts (its
+tree hash and the emlab modules it may import) are kept by the sha256 of its name and
+source: in memory, and on disk under `$EMLAB_CACHE_DIR` (default ~/.cache/emlab/modules),
+where a changed file simply has another key.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import ast
 import hashlib
 import importlib.metadata
 import json
+import os
 from functools import cache
 from pathlib import Path
 
@@ -37,15 +43,44 @@ def _module_path(module: str) -> Path | None:
     return None
 
 
+def _cache_dir() -> Path:
+    return Path(os.environ.get("EMLAB_CACHE_DIR") or Path.home() / ".cache" / "emlab") / "modules"
+
+
+def _facts(module: str) -> tuple[str, frozenset[str]]:
+    """(tree hash, emlab modules it may import) of a module's current source."""
+    path = _module_path(module)
+    if path is None:
+        raise ValueError(f"{module}: no such emlab module")
+    return _facts_of(module, path, path.read_text(encoding="utf-8"))
+
+
 @cache
-def _parse(path: Path) -> ast.Module:
-    return ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+def _facts_of(module: str, path: Path, source: str) -> tuple[str, frozenset[str]]:
+    key = hashlib.sha256(f"{module}\0{path.name}\0{source}".encode()).hexdigest()
+    stored = _cache_dir() / key[:2] / f"{key}.json"
+    try:
+        facts = json.loads(stored.read_text(encoding="utf-8"))
+        return facts["hash"], frozenset(facts["imports"])
+    except (OSError, ValueError, KeyError):
+        pass
+    tree = ast.parse(source, filename=str(path))
+    imports = _import_candidates(module, path, tree)
+    digest = _tree_hash(tree)
+    try:
+        from emlab.io import write_text_atomic
+
+        write_text_atomic(stored, json.dumps({"module": module, "hash": digest, "imports": sorted(imports)}))
+    except OSError:
+        pass  # a read-only cache only costs time
+    return digest, frozenset(imports)
 
 
-def _imports(module: str, tree: ast.Module) -> set[str]:
-    """emlab modules `module` imports; `from pkg import name` counts pkg.name when it is a module."""
+def _import_candidates(module: str, path: Path, tree: ast.Module) -> set[str]:
+    """Names `module` imports that may be emlab modules (`from pkg import name` gives pkg and
+    pkg.name; importing a.b.c runs a and a.b too); `_imports` keeps those that exist."""
     found: set[str] = set()
-    package = module if _module_path(module) and _module_path(module).name == "__init__.py" else module.rpartition(".")[0]  # type: ignore[union-attr]
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
     for node in _runtime_nodes(tree):
         if isinstance(node, ast.Import):
             found.update(a.name for a in node.names if a.name.startswith("emlab"))
@@ -58,12 +93,16 @@ def _imports(module: str, tree: ast.Module) -> set[str]:
             if not target.startswith("emlab"):
                 continue
             found.add(target)
-            found.update(f"{target}.{a.name}" for a in node.names if _module_path(f"{target}.{a.name}"))
-    # importing a.b.c runs a/__init__ and a/b/__init__ too
+            found.update(f"{target}.{a.name}" for a in node.names)
     for name in list(found):
         parts = name.split(".")
         found.update(".".join(parts[:i]) for i in range(1, len(parts)))
-    return {m for m in found if _module_path(m)}
+    return found
+
+
+def _imports(module: str) -> set[str]:
+    """emlab modules `module` imports."""
+    return {m for m in _facts(module)[1] if _module_path(m)}
 
 
 def _runtime_nodes(tree: ast.AST) -> list[ast.AST]:
@@ -104,7 +143,7 @@ def module_closure(entries: tuple[str, ...]) -> list[str]:
         if path is None:
             raise ValueError(f"{module}: no such emlab module")
         seen.add(module)
-        todo.extend(_imports(module, _parse(path)) - seen)
+        todo.extend(_imports(module) - seen)
     return sorted(seen)
 
 
@@ -118,13 +157,14 @@ def _strip_docstrings(tree: ast.Module) -> ast.Module:
     return tree
 
 
+def _tree_hash(tree: ast.Module) -> str:
+    tree = _strip_docstrings(tree)
+    return hashlib.sha256(ast.dump(tree, annotate_fields=True, include_attributes=False).encode()).hexdigest()
+
+
 def module_hash(module: str) -> str:
     """sha256 of a module's syntax tree without docstrings (comments never reach the tree)."""
-    path = _module_path(module)
-    if path is None:
-        raise ValueError(f"{module}: no such emlab module")
-    tree = _strip_docstrings(ast.parse(path.read_text(encoding="utf-8")))
-    return hashlib.sha256(ast.dump(tree, annotate_fields=True, include_attributes=False).encode()).hexdigest()
+    return _facts(module)[0]
 
 
 def package_versions() -> dict[str, str | None]:
