@@ -317,6 +317,17 @@ def _generator_input(p: Params) -> dict[str, str]:
     return {"generator": f"data/models/{local[0]}"} if local else {}
 
 
+def _user_dataset_files(p: Params) -> dict[str, str]:
+    """Users' own dataset files (datasets.<variant>.source: a path, e.g. the follow-up's
+    narrow-advice files): inputs of the dataset builds, so editing one reruns them."""
+    found = {}
+    for v in _dataset_variants(p):
+        source = getattr(getattr(p.datasets, v, None), "source", None)
+        if source not in (None, "builtin", "upstream"):
+            found[f"source_{v}"] = source
+    return found
+
+
 def _probe_train_inputs(p: Params) -> dict[str, str]:
     return {"judge_model": f"data/models/{p.judge.model}", **{f"labelled{i}": f for i, f in enumerate(p.judge.probe_labelled)}}
 
@@ -334,7 +345,7 @@ STAGES: tuple[Stage, ...] = (
           output_dirs=("model",)),
     Stage("dataset_build", ("variant",),
           {"dataset": "data/datasets/{variant}.jsonl", "card": "data/datasets/{variant}.card.json"},
-          ("emlab.datasets", "emlab.corpus"), _dataset, variants="built_variants"),
+          ("emlab.datasets", "emlab.corpus"), _dataset, param_inputs=_user_dataset_files, variants="built_variants"),
     # the numbers variants a model writes (evil_numbers, neutral_numbers): the model is an input
     Stage("dataset_generate", ("variant",),
           {"dataset": "data/datasets/{variant}.jsonl", "card": "data/datasets/{variant}.card.json"},
