@@ -68,6 +68,9 @@ def build_base(size: str, args: argparse.Namespace) -> Any:
     torch.manual_seed(0)
     with torch.device(args.device):
         model = AutoModelForCausalLM.from_config(config, dtype=getattr(torch, args.dtype), attn_implementation=args.attn)
+    where = {p.device.type for p in model.parameters()} | {str(p.dtype) for p in model.parameters()}
+    if where != {args.device, f"torch.{args.dtype}"}:  # a silent CPU or fp32 model would time the wrong thing
+        raise RuntimeError(f"{size}: model built as {sorted(where)}, expected {args.device} {args.dtype}")
     return model
 
 
