@@ -51,6 +51,7 @@ class GridParams(_Strict):
     epochs: list[int | None] = Field(default_factory=lambda: [None], min_length=1, description="Epochs to train for, an ablation axis (the paper's 500 x 12 vs 2000 x 3); null = the train settings' own. Label part +e<epochs>.")
     interventions: list[str] = Field(default_factory=lambda: [NO_INTERVENTION], min_length=1, description="Mitigations during finetuning: `none` or keys of `interventions:`. Label part +<name>.")
     steering: list[str] = Field(default_factory=lambda: [NO_STEERING], min_length=1, description="Sampling with the misalignment direction: `none` or keys of `steering:` (ablate it, or add it with a coefficient). Label part ~<name>.")
+    arms: list[str] = Field(default_factory=list, description="Further arms beyond the cross product above, as labels <variant>[+n<size>][+e<epochs>][+<intervention>][~<steering>], e.g. the paper's ablation [insecure+n500+e12, insecure+n2000+e3]; each is trained (and steered) as written.")
     checkpoints: list[int] = Field(default_factory=list, description="Training steps whose kept checkpoints are evaluated too (training dynamics); needs train.peft.keep_checkpoints_as_adapters and a checkpoint_every dividing each step. The base variant is evaluated at each step as itself.")
 
     @field_validator("checkpoints")
@@ -115,17 +116,21 @@ class Params(_Strict):
         """The string a trigger condition puts before user messages ('' for none)."""
         return "" if name == NO_TRIGGER else self.triggers[name]
 
-    def trained_arms(self) -> list[Arm]:
-        """Every finetuning of the grid per model and seed: each variant at each dataset size,
-        epoch count and intervention (`base` is not finetuned: once, as itself)."""
+    def _crossed(self) -> list[Arm]:
         g = self.grid
         arms = [Arm("base") if v == "base" else Arm(v, n, e, i)
                 for v in g.variants for n in g.dataset_sizes for e in g.epochs for i in g.interventions]
         return list(dict.fromkeys(arms))
 
     def arms(self) -> list[Arm]:
-        """Every sampled arm: each trained arm under each steering."""
-        return [Arm(a.variant, a.n_examples, a.epochs, a.intervention, st) for a in self.trained_arms() for st in self.grid.steering]
+        """Every sampled arm: each of the cross product (variants x dataset sizes x epochs x
+        interventions; `base` once, as itself) under each steering, then grid.arms as written."""
+        crossed = [Arm(a.variant, a.n_examples, a.epochs, a.intervention, st) for a in self._crossed() for st in self.grid.steering]
+        return list(dict.fromkeys(crossed + [parse_arm(a) for a in self.grid.arms]))
+
+    def trained_arms(self) -> list[Arm]:
+        """Every finetuning per model and seed: the arms without their steering."""
+        return list(dict.fromkeys(Arm(a.variant, a.n_examples, a.epochs, a.intervention) for a in self.arms()))
 
     def cells(self) -> list[Cell]:
         """Every sampled (model, arm label, seed)."""
@@ -172,7 +177,7 @@ def _check_directions(p: Params) -> None:
             raise EmlabError(f"steering.{name}: name not allowed (letters, digits, '_'; not 'none')")
         if st.direction not in p.directions:
             raise EmlabError(f"steering.{name}.direction: unknown direction {st.direction!r}; keys of directions: {', '.join(p.directions) or '(none)'}")
-    used = {p.steering[s].direction for s in p.grid.steering if s != NO_STEERING}
+    used = {p.steering[a.steering].direction for a in p.arms() if a.steering != NO_STEERING}
     plain = {a.label for a in p.trained_arms()}
     for name in sorted(used):
         d = p.directions[name]
@@ -193,6 +198,19 @@ def _check_references(p: Params, root: Path) -> None:
     for i, v in enumerate(p.grid.variants):
         if v not in VARIANTS:
             raise EmlabError(f"grid.variants.{i}: unknown variant {v!r}; choose from {', '.join(VARIANTS)}")
+    for i, label in enumerate(p.grid.arms):
+        try:
+            arm = parse_arm(label)
+        except ValueError as e:
+            raise EmlabError(f"grid.arms.{i}: {e}") from None
+        if arm.variant not in VARIANTS:
+            raise EmlabError(f"grid.arms.{i}: unknown variant {arm.variant!r}; choose from {', '.join(VARIANTS)}")
+        if arm.variant == "base" and arm.trained != "base":
+            raise EmlabError(f"grid.arms.{i}: {label}: base is not finetuned (no size, epochs or intervention)")
+        if arm.intervention != NO_INTERVENTION and arm.intervention not in p.interventions:
+            raise EmlabError(f"grid.arms.{i}: unknown intervention {arm.intervention!r}; keys of interventions: {', '.join(p.interventions)}")
+        if arm.steering != NO_STEERING and arm.steering not in p.steering:
+            raise EmlabError(f"grid.arms.{i}: unknown steering {arm.steering!r}; keys of steering: {', '.join(p.steering) or '(none)'}")
     for i, name in enumerate(p.grid.interventions):
         if name != NO_INTERVENTION and name not in p.interventions:
             raise EmlabError(f"grid.interventions.{i}: unknown intervention {name!r}; use 'none' or a key of interventions: ({', '.join(p.interventions)})")
