@@ -115,12 +115,13 @@ def misalignment_direction(data: FigureData, canvas: Canvas, steering: Mapping[s
         data: the figure data (rates.csv's rows with the arm columns).
         canvas: where and how to draw.
         steering: params.yaml's `steering:` section (name -> SteeringParams or a dict with
-            mode, coefficient, layer, direction).
+            mode, coefficient, layer, direction); None = `data.steering` where FigureData
+            carries it.
 
     Returns:
         The files written, or None when the grid holds no steered arm.
     """
-    steering = steering or {}
+    steering = steering if steering is not None else (getattr(data, "steering", None) or {})
     rows = _rows(data)
     steered = sorted(set(rows["steering"].to_list()) - {NO_STEERING})
     if not steered:

@@ -25,7 +25,7 @@ from typing import Any, Literal
 from emlab.errors import EmlabError
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # eq=False: a tensor field has no truth value
 class Steering:
     """A steering spec: a direction (any norm: it is normalised) and what to do with it.
 
