@@ -110,6 +110,25 @@ def test_rule_resources_are_functions_of_wildcards_and_attempt(tmp_path: Path) -
     assert declared["runtime"](wc) >= 10
 
 
+def test_a_broken_question_file_does_not_stop_sizing_the_dag(tmp_path: Path) -> None:
+    """Snakemake sizes every job when it starts: a question file that no longer parses gives
+    its jobs the fallback size (the job itself then fails naming the file); `emlab plan`,
+    which counts them, fails with that one line."""
+    from emlab.errors import EmlabError
+    from emlab.workflow.plan import plan
+
+    (tmp_path / "up.yaml").write_text("- id: q\n  type: free_form_judge_0_100\n  paraphrases: [hi]\n")
+    raw = {"models": {"m": {"backend": "openai", "base": "gpt-4o"}},
+           "grid": {"models": ["m"], "variants": ["base"], "seeds": [0], "question_sets": ["p"]},
+           "question_files": {"p": "up.yaml"}}
+    p = parse_params(raw, root=tmp_path)
+    (tmp_path / "up.yaml").write_text("- id: q\n  judge: *j# edit\n")
+    wc = SimpleNamespace(**{**_cell("m", "base"), "qset": "p"})
+    assert rule_resources(p, "sample_answers", tmp_path)["mem_mb"](wc) == resources.FALLBACK.mem_mb
+    with pytest.raises(EmlabError, match="up.yaml: invalid YAML"):
+        plan(p, tmp_path)
+
+
 def test_every_rule_declares_its_stages_resources() -> None:
     """Each `rule X:` of rules/*.smk declares `**job_resources("X")` (a `use rule` inherits them)."""
     for path in sorted((REPO / "rules").glob("*.smk")):

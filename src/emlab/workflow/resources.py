@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from emlab.config import Params, resolved_train_params
+from emlab.errors import EmlabError
 from emlab.grid import ModelSpec
 from emlab.workflow import workload
 from emlab.workflow.stages import Cell, stage
@@ -139,6 +140,9 @@ class Need:
         out = {"gpu": self.gpu, "mem_mb": self.mem_mb, "runtime": self.runtime}
         return {**out, **({"openai_api": self.openai_api} if self.openai_api else {}),
                 **({"openai_finetune": self.openai_finetune} if self.openai_finetune else {})}
+
+
+FALLBACK = Need(0, 4000, 3600)  # a job whose work cannot be counted (see rule_resources)
 
 
 def _placed(spec: ModelSpec, size: Size, mem_bytes: float, seconds: float) -> Need:
@@ -259,12 +263,17 @@ def need(p: Params, stage_name: str, cell: Cell, root: Path = Path(".")) -> Need
 
 def rule_resources(p: Params, stage_name: str, root: Path = Path(".")) -> dict[str, Any]:
     """`resources:` of a Snakemake rule: each value a function of the job's wildcards (and
-    attempt: a retried job asks for the attempt-fold memory and time)."""
+    attempt: a retried job asks for the attempt-fold memory and time). A question file that
+    does not parse sizes its jobs with FALLBACK: the job itself then fails with one line
+    naming the file (sizing the DAG is no place to stop the other jobs)."""
     axes = tuple(a for a in stage(stage_name).axes if a != "seed")  # a job's needs do not depend on its seed
 
     @cache
     def of(cell: tuple[tuple[str, str], ...]) -> dict[str, int]:
-        return need(p, stage_name, dict(cell), root).declared()
+        try:
+            return need(p, stage_name, dict(cell), root).declared()
+        except EmlabError:
+            return FALLBACK.declared()
 
     def value(key: str, scales: bool) -> Any:
         def get(wildcards: Any, attempt: int = 1) -> int:

@@ -63,10 +63,16 @@ def mean_answer_tokens(p: Params) -> int:
     return min(MEAN_ANSWER_TOKENS, p.sample.max_new_tokens)
 
 
-@cache
 def _questions(name: str, path: Path | None, upstream_dir: str | None) -> list[Any]:
-    """A question set's questions; a YAML file is parsed with libyaml when PyYAML has it
-    (~20x faster than its Python parser: the Snakefile sizes every job at each start)."""
+    """A question set's questions, read once per version of its file."""
+    stat = path.stat() if path is not None else None
+    return _parsed(name, path, stat.st_mtime_ns if stat else 0, stat.st_size if stat else 0, upstream_dir)
+
+
+@cache
+def _parsed(name: str, path: Path | None, mtime_ns: int, size: int, upstream_dir: str | None) -> list[Any]:
+    """A YAML file is parsed with libyaml when PyYAML has it (~20x faster than its Python
+    parser: the Snakefile sizes every job at each start)."""
     import yaml
 
     from emlab.questions import load_question_set, parse_question_set
