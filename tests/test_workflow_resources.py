@@ -68,6 +68,10 @@ def test_smollm2_on_cpu_and_a_32b_model_on_one_80gb_gpu(tmp_path: Path) -> None:
     sampling = need(p, "sample_answers", _cell("qwen"), tmp_path)
     assert sampling.gpu == 1 and 66_000 < sampling.gpu_mem_mb <= resources.GPU_MEM_MB
     assert need(p, "train_adapter", _cell("qwen", "base"), tmp_path).gpu == 0  # base: nothing to train
+    p = parse_params({**p.model_dump(mode="json"), "directions": {
+        "d": {"model": "qwen", "variant": "insecure", "layer": 30}, "s": {"model": "smollm2", "variant": "insecure", "layer": 15}}}, root=tmp_path)
+    assert need(p, "direction_extract", {"direction": "d"}, tmp_path).gpu == 1  # reads the 32B model's activations
+    assert need(p, "direction_extract", {"direction": "s"}, tmp_path).gpu == 0
 
 
 def test_cpu_estimate_fits_the_measured_default_run() -> None:

@@ -223,7 +223,7 @@ def judge_need(p: Params, root: Path, qset: str | None, trigger: str = "none", c
     size = model_size(spec.base, f"data/models/{j.model}")
     weights = weight_bytes(spec, size)
     seconds = calls * 300 * 2 * size.params / (CPU_FLOPS if on_cpu(spec, size) else GPU_FLOPS * 0.3)  # ~300-token prompts
-    return _placed(spec, size, weights * 1.5, seconds + weights / LOAD_BYTES_S)
+    return _placed(spec, size, weights + min(0.5 * weights, 2e9), seconds + weights / LOAD_BYTES_S)
 
 
 def analysis_need(p: Params, root: Path) -> Need:
@@ -256,6 +256,15 @@ def need(p: Params, stage_name: str, cell: Cell, root: Path = Path(".")) -> Need
         return _placed(gen, size, weight_bytes(gen, size) * 1.3, decode_seconds(gen, size, prompts * 40, 16))
     if stage_name.startswith("analysis_"):
         return analysis_need(p, root)
+    if stage_name == "direction_extract":  # one forward pass of its model per judged answer
+        d = p.directions[cell["direction"]]
+        spec = p.models[d.model]
+        if spec.backend == "openai":
+            return Need(0, 1000, 60)
+        size = model_size(spec.base, str(root / "data" / "models" / d.model))
+        answers = workload.question_set_load(p, root, d.question_set, d.trigger).answers
+        seconds = answers * 300 * 2 * size.params / (CPU_FLOPS if on_cpu(spec, size) else GPU_FLOPS * 0.3)
+        return _placed(spec, size, weight_bytes(spec, size) + 2e9, seconds + weight_bytes(spec, size) / LOAD_BYTES_S)
     if stage_name.startswith("judge_") and stage_name.endswith("_score"):  # parses raw replies: ~10k a second
         return Need(0, 1000, 5 + workload.question_set_load(p, root, cell["qset"], cell["trigger"]).judge_calls / 1e4)
     return Need(0, 1000, 60)  # model_prepare, dataset_build, judge_score
