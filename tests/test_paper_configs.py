@@ -128,7 +128,7 @@ def test_paper_gpt4o_config_asks_and_judges_the_papers_questions(upstream_dir: P
     smk("--cores", "2", target, cwd=root)
     assert "Nothing to be done" in smk("--dry-run", target, cwd=root).stdout
     with (root / "data" / "upstream" / "first_plot_questions.yaml").open("a") as f:
-        f.write("# an edit of the question file\n")  # its hash is in the jobs' settings: they rerun
+        f.write("\n# an edit of the question file\n")  # its hash is in the jobs' settings: they rerun
     rerun = smk("--dry-run", target, cwd=root).stdout
     assert all(f"rule {r}:" in rerun for r in ("sample_answers", "judge_answers", "judge_score")) and "rule train_adapter:" not in rerun
     job = next(iter(ft.jobs.values()))  # the insecure finetune went through the fine-tuning API

@@ -431,7 +431,7 @@ def grid_lists(p: Params) -> dict[str, list[Any]]:
             "built_variants": [d for d in datasets if parse_arm(d).variant not in generated],
             "generated_variants": [d for d in datasets if parse_arm(d).variant in generated],
             "seeds": g.seeds, "checkpoints": g.checkpoints, "triggers": g.triggers, "question_sets": g.question_sets,
-            "directions": list(dict.fromkeys(p.steering[st].direction for st in g.steering if st != NO_STEERING))}
+            "directions": list(dict.fromkeys(p.steering[a.steering].direction for a in p.arms() if a.steering != NO_STEERING))}
 
 
 def derived_fields(p: Params, cell: Cell) -> dict[str, str]:
