@@ -23,8 +23,10 @@ def check(params_file: Path) -> None:
     """Validate PARAMS_FILE for the workflow and print the grid's size."""
     p = load_params(params_file, workflow=True)
     g = p.grid
-    n = len(g.models) * len(g.variants) * len(g.seeds)
-    click.echo(f"{params_file}: ok: {n} cells ({len(g.models)} models x {len(g.variants)} variants x "
+    arms = p.arms()
+    n = len(g.models) * len(arms) * len(g.seeds)
+    shown = "variants" if all(a.label == a.variant for a in arms) else "arms"
+    click.echo(f"{params_file}: ok: {n} cells ({len(g.models)} models x {len(arms)} {shown} x "
                f"{len(g.seeds)} seeds) x {len(g.triggers)} triggers x {len(g.question_sets)} question sets")
 
 
