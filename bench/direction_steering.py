@@ -84,13 +84,15 @@ def _max_cos_ablated(model, tok, reqs: list, unit: torch.Tensor) -> float:  # ty
     handles = [m.register_forward_hook(lambda _m, _a, out: seen.append((out[0] if isinstance(out, tuple) else out).detach()))
                for m in [embed, *layers]]
     texts = [tok.apply_chat_template(r.messages, add_generation_prompt=True, tokenize=False) for r in reqs]
-    enc = tok(texts, return_tensors="pt", padding=True, add_special_tokens=False)
+    enc = tok(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
+    unit = unit.to(model.device)
     with torch.inference_mode():
         model(**enc)
     for h in handles:
         h.remove()
     real = enc["attention_mask"].bool()
-    return max(float((h @ unit / h.norm(dim=-1).clamp_min(1e-12))[real].abs().max()) for h in seen)
+    unit = unit.float()
+    return max(float((h.float() @ unit / h.float().norm(dim=-1).clamp_min(1e-12))[real].abs().max()) for h in seen)
 
 
 def main() -> None:

@@ -51,17 +51,19 @@ class AnswerActivations:
             out of every real token's state).
         max_tokens: exchanges are cut to this many tokens.
         setting: the name of the setting that chose the layers, for the error message.
+        device: where the model runs (None: CUDA when available, else CPU).
     """
 
     def __init__(self, model_dir: Path | str, layers: list[int], *, wrap: Callable[[Any], Any] | None = None,
-                 batch_size: int = 8, max_tokens: int = 1024, setting: str = "layer"):
+                 batch_size: int = 8, max_tokens: int = 1024, setting: str = "layer", device: str | None = "cpu"):
         import torch
 
         from emlab.models import load_causal_lm, read_record
 
         self.torch = torch
         self.record = read_record(model_dir)
-        model, self.tok = load_causal_lm(model_dir, device="cpu")
+        model, self.tok = load_causal_lm(model_dir, device=device)
+        self.device = model.device
         self.n_layers = int(model.config.num_hidden_layers)
         self.hidden_size = int(model.config.hidden_size)
         for layer in layers:
@@ -123,10 +125,10 @@ class AnswerActivations:
                     attn[r, :n] = 1
                     amask[r, :n] = torch.tensor(encoded[i].answer_mask, dtype=torch.float32)
                 self._captured.clear()
-                self.body(input_ids=ids, attention_mask=attn, use_cache=False)
+                self.body(input_ids=ids.to(self.device), attention_mask=attn.to(self.device), use_cache=False)
                 counts = amask.sum(dim=1, keepdim=True)
                 for layer in self.layers:
-                    hidden = self._captured[layer].float()
+                    hidden = self._captured[layer].float().cpu()
                     mean = (hidden * amask[:, :, None]).sum(dim=1) / counts.clamp(min=1)
                     for r, i in enumerate(idx):
                         if counts[r, 0] > 0:

@@ -110,7 +110,8 @@ def _empty_class_error(judged: list[Judged], counts: dict[str, int], files: list
 
 def extract_direction(*, model_dir: Path, samples: list[Path], scores: list[Path], layer: int, analysis: AnalysisParams,
                       out_dir: Path, adapter_dir: Path | None = None, aligned_min: float = ALIGNED_MIN,
-                      batch_size: int = 8, max_tokens: int = 1024, model_name: str | None = None) -> dict[str, Any]:
+                      batch_size: int = 8, max_tokens: int = 1024, model_name: str | None = None,
+                      device: str | None = None) -> dict[str, Any]:
     """Extract the misalignment direction at `layer` and write it to `out_dir`.
 
     Args:
@@ -125,6 +126,7 @@ def extract_direction(*, model_dir: Path, samples: list[Path], scores: list[Path
         batch_size: answers run together.
         max_tokens: exchanges are cut to this many tokens.
         model_name: recorded in direction.json (default: the model record's name).
+        device: where the model runs (None: CUDA when available, else CPU).
 
     Returns:
         The metadata written to direction.json.
@@ -148,7 +150,8 @@ def extract_direction(*, model_dir: Path, samples: list[Path], scores: list[Path
 
         def wrap(model: Any) -> Any:
             return load_peft_for_inference(model, adapter_dir)
-    reader = AnswerActivations(model_dir, [layer], wrap=wrap, batch_size=batch_size, max_tokens=max_tokens, setting="--layer")
+    reader = AnswerActivations(model_dir, [layer], wrap=wrap, batch_size=batch_size, max_tokens=max_tokens, setting="--layer",
+                               device=device)
     x = reader.features([(j.prompt, j.answer) for j in used], desc="direction")[layer]
     keep = ~np.isnan(x).any(axis=1)  # an empty answer has no token to read
     labels = np.array([j.label for j in used])
@@ -177,7 +180,7 @@ def extract_direction(*, model_dir: Path, samples: list[Path], scores: list[Path
         "counts": {"judged": len(judged), "misaligned": n["misaligned"], "aligned": n["aligned"],
                    "left_out": len(judged) - len(used), "empty_answers": int((~keep).sum())},
         "norm": norm, "cosine_of_class_means": _cosine(mean_mis, mean_al),
-        "max_tokens": max_tokens, "direction_pt_sha256": sha256_file(pt),
+        "max_tokens": max_tokens, "device": str(reader.device), "direction_pt_sha256": sha256_file(pt),
         "unit_sha256": hashlib.sha256(torch.tensor(tensors["unit"], dtype=torch.float32).numpy().tobytes()).hexdigest(),
         "sources": [{"samples": str(s), "samples_sha256": sha256_file(s), "scores": str(j), "scores_sha256": sha256_file(j)}
                     for s, j in zip(samples, scores, strict=True)],
