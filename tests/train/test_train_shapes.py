@@ -9,6 +9,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+import emlab.train.peft_backend as pb
 from emlab.config import ModelSpec
 from emlab.errors import EmlabError
 from emlab.models import load_causal_lm, read_record
@@ -26,6 +27,12 @@ SMALL = dict(learning_rate=1e-3, warmup_steps=0, per_device_batch_size=2, gradie
 RANK1 = PeftTrainParams(r=1, lora_alpha=256, target_modules=["down_proj"], layers=[1], **SMALL)
 FULL = PeftTrainParams(finetune="full", **SMALL)
 X = torch.tensor([[1, 9690, 198, 2683, 359]])
+
+
+@pytest.fixture(autouse=True)
+def _no_loss_plot(monkeypatch: pytest.MonkeyPatch) -> None:
+    """loss.png is tested in test_train_peft.py; here it would only cost time."""
+    monkeypatch.setattr(pb, "plot_loss", lambda *a, **k: None)
 
 
 def _dataset(path: Path, n: int = 4) -> Path:

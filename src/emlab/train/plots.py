@@ -21,7 +21,7 @@ def plot_loss(log_path: Path, out: Path, *, title: str) -> Path:
     if train:
         ax.plot(*zip(*train, strict=True), marker="." if len(train) < 50 else None, label="train")
     if val:
-        ax.scatter(*zip(*val, strict=True), color="C1", label="validation", zorder=3)
+        ax.plot(*zip(*val, strict=True), color="C1", marker="o", label="validation", zorder=3)  # a curve with validation_every
     ax.set(xlabel="optimizer step", ylabel="loss (assistant tokens)", title=title)
     ax.legend()
     fig.tight_layout()
