@@ -244,9 +244,12 @@ def _check_references(p: Params, root: Path) -> None:
         for where, values in overrides.items():
             try:
                 section.model_validate(values)  # type: ignore[union-attr]
+                resolved = section.model_validate({**getattr(p.train, spec.backend).model_dump(), **values})  # type: ignore[union-attr]
             except ValidationError as e:
                 err = e.errors()[0]
                 raise EmlabError(f"models.{name}.{where}.{_loc(err)}: {_message(err)}") from None
+            if hasattr(resolved, "check"):  # combinations one field cannot rule out (kl_weight with a full finetune, ...)
+                resolved.check(where=f"models.{name}.{where}")
         for v in spec.train_by_variant:
             if v not in VARIANTS:
                 raise EmlabError(f"models.{name}.train_by_variant.{v}: unknown variant; choose from {', '.join(VARIANTS)}")

@@ -16,16 +16,16 @@ nothing.
 from __future__ import annotations
 
 import json
-import re
 import sys
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+import staleness
 import yaml
+from staleness import Job, dry_run_jobs
 from workflow_project import emlab, sh, smk
 
 pytestmark = pytest.mark.slow
@@ -53,39 +53,21 @@ def merge(*groups: dict[str, int]) -> dict[str, int]:
     return out
 
 
-def param(key: str, value: Any) -> Callable[[Path], None]:
+def param(key: str, value: Any) -> list[Any]:
     """Set params.yaml's `key` (dotted) to `value`, creating sections a file left out."""
-    def edit(root: Path) -> None:
-        path = root / "params.yaml"
-        raw = yaml.safe_load(path.read_text())
-        node = raw
-        *parents, last = key.split(".")
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[last] = value
-        path.write_text(yaml.safe_dump(raw, sort_keys=False))
-    return edit
+    return ["param", key, value]
 
 
-def code(module: str, change: str) -> Callable[[Path], None]:
-    """Edit a module of the project's copy of emlab (the code its jobs run)."""
-    def edit(root: Path) -> None:
-        path = root / "src" / "emlab" / module
-        text = path.read_text()
-        if change == "behaviour":
-            text += "\n_STALENESS_PROBE = 1\n"
-        elif change == "comment":
-            text += "\n# a comment changes no behaviour\n"
-        elif change == "docstring":
-            text = text.replace('"""', '"""Reworded. ', 1)
-        path.write_text(text)
-    return edit
+def code(module: str, change: str) -> list[Any]:
+    """Edit a module of the project's copy of emlab (the code its jobs run): a behavioural
+    change, a comment or a reworded docstring."""
+    return ["code", module, change]
 
 
 @dataclass(frozen=True)
 class Edit:
     name: str
-    apply: Callable[[Path], None]
+    apply: list[Any]  # see staleness.apply_edit
     stale: dict[str, int]
 
 
@@ -152,75 +134,47 @@ EDITS = [
 ]
 
 
-def _dry_run_jobs(out: str) -> list[tuple[str, str, list[str]]]:
-    """(rule, first output, reasons) of each job a `snakemake --dry-run` lists."""
-    jobs = []
-    for block in re.split(r"\n(?=(?:local)?rule \w+:)", out):
-        head = re.match(r"(?:local)?rule (\w+):", block.strip())
-        reason = re.search(r"^\s+reason: (.*)$", block, re.M)
-        output = re.search(r"^\s+output: (.*)$", block, re.M)
-        if head and reason and head.group(1) != "all":
-            jobs.append((head.group(1), output.group(1).split(", ")[0] if output else "", reason.group(1).split("; ")))
-    return jobs
-
-
-def snakemake_jobs(root: Path) -> tuple[set[tuple[str, str]], set[tuple[str, str]]]:
-    """(every job `snakemake -n` would run, those it runs for a reason of its own)."""
-    jobs = _dry_run_jobs(smk("--dry-run", "--cores", "1", cwd=root).stdout)
-    own = {(r, o) for r, o, reasons in jobs
-           if any(not x.startswith("Input files updated by another job") for x in reasons)}
+def snakemake_jobs(root: Path) -> tuple[set[Job], set[Job]]:
+    """(every job a fresh `snakemake -n` process would run, those it runs for a reason of its own)."""
+    jobs = dry_run_jobs(smk("--dry-run", "--cores", "1", cwd=root).stdout)
+    own = {(r, o) for r, o, reasons in jobs if any(not x.startswith("Input files updated by another job") for x in reasons)}
     return {(r, o) for r, o, _ in jobs}, own
 
 
-def dvc_jobs(root: Path) -> tuple[set[tuple[str, str]], set[tuple[str, str]]]:
-    """(the stages `dvc status` reports, with every stage downstream of them; those it reports)."""
-    import networkx as nx
-    from dvc.repo import Repo
-
+def dvc_jobs(root: Path) -> tuple[set[Job], set[Job]]:
+    """(the stages a fresh `dvc status` process reports, with every stage downstream; those it reports)."""
     status = json.loads(sh(sys.executable, "-m", "dvc", "status", "--json", cwd=root).stdout or "{}")
-    with Repo(str(root)) as repo:
-        stages = {s.name: s for s in repo.index.stages}
-        graph = repo.index.graph  # an edge runs from a stage to a stage it depends on
-        job = {name: (name.split("@")[0], str(s.outs[0].def_path)) for name, s in stages.items()}
-        changed = {stages[name] for name in status}
-        after = set(changed)
-        for stage in changed:
-            after |= nx.ancestors(graph, stage)
-        return {job[s.name] for s in after}, {job[s.name] for s in changed}
+    every, direct = staleness.dvc_jobs(root)
+    assert {name.split("@")[0] for name in status} == {rule for rule, _ in direct}
+    return every, direct
 
 
-def by_rule(jobs: set[tuple[str, str]]) -> dict[str, int]:
+def by_rule(jobs: set[Job]) -> dict[str, int]:
     return dict(Counter(rule for rule, _ in jobs))
 
 
-def check_matrix(root: Path) -> list[str]:
+def check_matrix(root: Path, edits: list[Edit] = EDITS) -> list[str]:
     """Apply each edit, compare both tools with the table, undo it; return the mismatches.
 
     Both tools must rerun the same jobs; the jobs DVC reports stale must be the table's, and
     every job Snakemake reruns for a reason of its own must be among them. (Snakemake reports
     a job below a stale one as "updated by another job" without checking its own inputs, so
     its own-reason list can be shorter than DVC's; asking it rule by rule with
-    `--allowed-rules` gives exactly DVC's list, at ~30 s an edit on 2 cores.)
+    `--allowed-rules` gives exactly DVC's list, at ~30 s an edit on 2 cores.) The edits run
+    in one process with the workspace's emlab (tests/workflow/staleness.py).
     """
+    table = root.parent / f"{root.name}-edits.json"
+    table.write_text(json.dumps({e.name: e.apply for e in edits}))
+    results = json.loads(sh(sys.executable, str(Path(staleness.__file__)), str(root), str(table), cwd=root).stdout)
     failures = []
-    for edit in EDITS:
-        saved = {p: p.read_text() for p in [root / "params.yaml", *(root / "src" / "emlab").rglob("*.py"),
-                                            *(root / "src" / "emlab" / "questions" / "sets").glob("*.yaml")]}
-        edit.apply(root)
-        try:
-            smk_all, smk_own = snakemake_jobs(root)  # also rewrites the settings files
-            dvc_all, dvc_direct = dvc_jobs(root)
-        finally:
-            for path, text in saved.items():
-                if path.read_text() != text:
-                    path.write_text(text)
-        if smk_all != dvc_all:
-            failures.append(f"{edit.name}: reruns: snakemake {sorted(smk_all - dvc_all)} vs dvc {sorted(dvc_all - smk_all)}")
-        elif not smk_own <= dvc_direct:
-            failures.append(f"{edit.name}: snakemake's own-reason jobs {sorted(smk_own - dvc_direct)} are not stale in dvc")
-        elif by_rule(dvc_direct) != edit.stale:
-            failures.append(f"{edit.name}: expected {edit.stale}, directly stale {by_rule(dvc_direct)}")
-    emlab("workflow", "settings", cwd=root)
+    for edit in edits:
+        r = {k: {tuple(j) for j in v} for k, v in results[edit.name].items()}
+        if r["smk_all"] != r["dvc_all"]:
+            failures.append(f"{edit.name}: reruns: snakemake {sorted(r['smk_all'] - r['dvc_all'])} vs dvc {sorted(r['dvc_all'] - r['smk_all'])}")
+        elif not r["smk_own"] <= r["dvc_direct"]:
+            failures.append(f"{edit.name}: snakemake's own-reason jobs {sorted(r['smk_own'] - r['dvc_direct'])} are not stale in dvc")
+        elif by_rule(r["dvc_direct"]) != edit.stale:
+            failures.append(f"{edit.name}: expected {edit.stale}, directly stale {by_rule(r['dvc_direct'])}")
     return failures
 
 
@@ -237,7 +191,7 @@ def test_staleness_matrix_in_a_restored_clone(restored_clone: Path):
 def test_record_refuses_an_edit_whose_jobs_did_not_run(restored_clone: Path):
     """The issue's worst case: in a restored clone, sample.max_new_tokens 6 -> 7 without a run."""
     original = (restored_clone / "params.yaml").read_text()
-    param("sample.max_new_tokens", 7)(restored_clone)
+    staleness.apply_edit(restored_clone, param("sample.max_new_tokens", 7))
     try:
         refused = emlab("record", "--no-push", cwd=restored_clone, ok=False)
         assert refused.returncode == 2

@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
@@ -40,11 +42,13 @@ class FigureData:
         rates: the final adapters' group rates (rates.csv).
         answers: the whole answers table (kept checkpoints' answers included).
         params: the `analysis:` section.
+        steering: params.yaml's `steering:` section (what each ~steering label did).
     """
 
     rates: pl.DataFrame
     answers: pl.DataFrame
     params: AnalysisParams
+    steering: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def final(self) -> pl.DataFrame:

@@ -23,6 +23,7 @@ import polars as pl
 
 from emlab.analysis import figures_answers as fa
 from emlab.analysis import figures_arms as fx
+from emlab.analysis import figures_direction as fd
 from emlab.analysis import figures_rates as fr
 from emlab.analysis.figure_data import FigureData, read_rates
 from emlab.analysis.judge_card import JudgeCard
@@ -56,6 +57,7 @@ FIGURES: dict[str, tuple[Figure, str]] = {
     "deception": (fa.deception, "Deception eval: share of answers judged deceptive, per variant; 95% bootstrap intervals over seeds."),
     "training_dynamics": (fa.training_dynamics, "Misaligned-answer probability over training checkpoints (kept checkpoints and the final adapter's last step), per variant; 95% bootstrap intervals over seeds."),
     "ablations": (fx.ablations, "Dataset-size and epoch ablations (the paper's 500 examples x 12 epochs vs 2000 x 3): misaligned-answer probability per setting, one series per dataset variant, final adapters; 95% bootstrap intervals over seeds."),
+    "misalignment_direction": (fd.misalignment_direction, "Misaligned-answer probability with and without ablating the misalignment direction (projected out of the residual stream at every layer), per arm, and of arms steered by adding it to the residual stream, against the coefficient (0 = unsteered); final adapters; 95% bootstrap intervals over seeds."),
     "mitigations": (fx.mitigations, "Mitigations side by side: misaligned-answer probability per dataset variant without and with each intervention during finetuning (e.g. KL to the base model, benign data mixed in, an inoculation prompt, early stopping), final adapters; 95% bootstrap intervals over seeds."),
 }
 ALWAYS = ("misaligned_by_question", "misaligned_overall")
@@ -103,7 +105,8 @@ def make_figures(table: pl.DataFrame, params: Params | AnalysisParams, out_dir: 
     common: dict[str, Any] = dict(files=files, hashes=hashes, params=_used_params(params), judge=judge,
                                   git=git_state(), versions=package_versions())
     canvas = Canvas(out_dir=out_dir, variants=variants, header=tuple(card.header), marks=tuple(card.marks))
-    data = FigureData(rates=rate_table, answers=table, params=analysis)
+    steering = {} if isinstance(params, AnalysisParams) else dict(params.steering)
+    data = FigureData(rates=rate_table, answers=table, params=analysis, steering=steering)
     out_dir.mkdir(parents=True, exist_ok=True)
     written: dict[str, list[Path]] = {}
     for name, (draw, caption) in FIGURES.items():

@@ -136,6 +136,8 @@ def cell_of(adapter_dir: Path, model: str, variant: str, seed: int) -> dict[str,
     step = record.get("step", record.get("steps"))
     if step is not None:
         cell["checkpoint_step"] = int(step)
+    if record.get("shape"):
+        cell["shape"] = record["shape"]  # the adapter's shape (rank, targets, layers; full): figure legends
     return cell
 
 

@@ -5,20 +5,22 @@
 
 `extract_direction` writes a direction folder (direction.pt, direction.json);
 `steering_for` turns a `steering:` entry and that folder into the sampler's
-`emlab.sample.steering.Steering`.
+`emlab.sample.steering.Steering`. The params models load without numpy or torch
+(`emlab.config` imports them); the rest loads on first use.
 """
 
-from emlab.direction.extract import (
-    Direction,
-    classify,
-    extract_direction,
-    judged_answers,
-    read_direction,
-)
-from emlab.direction.params import ALIGNED_MIN, DirectionSource, SteeringParams
-from emlab.direction.steer import steering_for
+from importlib import import_module
+from typing import Any
 
-__all__ = [
-    "ALIGNED_MIN", "Direction", "DirectionSource", "SteeringParams", "classify", "extract_direction",
-    "judged_answers", "read_direction", "steering_for",
-]
+from emlab.direction.params import ALIGNED_MIN, DirectionSource, SteeringParams
+
+_LAZY = {"Direction": "extract", "classify": "extract", "extract_direction": "extract", "judged_answers": "extract",
+         "read_direction": "extract", "steering_for": "steer"}
+
+__all__ = ["ALIGNED_MIN", "DirectionSource", "SteeringParams", *_LAZY]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(import_module(f"emlab.direction.{_LAZY[name]}"), name)
+    raise AttributeError(f"module 'emlab.direction' has no attribute {name!r}")

@@ -241,7 +241,8 @@ def _analysis(p: Params, c: Cell, root: Path) -> Settings:
 def _figures(p: Params, c: Cell, root: Path) -> Settings:
     # the figures read the grid's lists (order, labels) and the trigger texts they name
     return {"analysis": result_settings(p.analysis), "grid": p.grid.model_dump(mode="json"),
-            "triggers": {t: p.triggers[t] for t in p.grid.triggers if t != NO_TRIGGER}}
+            "triggers": {t: p.triggers[t] for t in p.grid.triggers if t != NO_TRIGGER},
+            "steering": {k: v.model_dump(mode="json") for k, v in p.steering.items()}}
 
 
 def judge_is_local(p: Params) -> bool:
@@ -366,10 +367,10 @@ STAGES: tuple[Stage, ...] = (
     Stage("judge_score", _EVAL, {"scores": RAW.replace(".raw.", ".scores.")}, ("emlab.judge.aggregate",), _nothing,
           inputs={"raw": RAW}),
     # sampling with a misalignment direction ablated or added (grid.steering): the direction is an input
-    Stage("sample_steered_answers", _EVAL, {"samples": SAMPLE}, ("emlab.sample", "emlab.direction"), _sample,
+    Stage("sample_steered_answers", _EVAL, {"samples": SAMPLE}, ("emlab.sample", "emlab.direction.*"), _sample,
           inputs={"model": "data/models/{model}", "adapter": TRAINED, "direction": "data/directions/{direction}"},
           variants="steered_variants", when=lambda p: bool(grid_lists(p)["steered_variants"])),
-    Stage("direction_extract", ("direction",), {"direction": "data/directions/{direction}"}, ("emlab.direction",), _direction,
+    Stage("direction_extract", ("direction",), {"direction": "data/directions/{direction}"}, ("emlab.direction.*",), _direction,
           inputs={"model": "data/models/{d_model}", "adapter": "data/adapters/{d_model}/{d_trained}/s{d_seed}",
                   "samples": "data/samples/{d_model}/{d_variant}/s{d_seed}/{d_trigger}/{d_qset}.jsonl",
                   "scores": "data/judgments/{d_model}/{d_variant}/s{d_seed}/{d_trigger}/{d_qset}.scores.jsonl"},
