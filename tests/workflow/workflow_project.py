@@ -50,7 +50,8 @@ def edit_params(root: Path, edit: Callable[[dict[str, Any]], None]) -> str:
     return original
 
 
-def make_project(root: Path) -> Path:
+def make_project(root: Path, params: str = ".test/params.yaml") -> Path:
+    """A git + DVC repository holding a copy of the workflow with `params` as its params.yaml."""
     root.mkdir(parents=True)
     for name in WORKFLOW_FILES:
         src = REPO / name
@@ -59,7 +60,7 @@ def make_project(root: Path) -> Path:
             shutil.copytree(src, root / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
         else:
             shutil.copy(src, root / name)
-    shutil.copy(REPO / ".test" / "params.yaml", root / "params.yaml")
+    shutil.copy(REPO / params, root / "params.yaml")
     sh("git", "init", "-q", cwd=root)
     sh("git", "config", "user.email", "ci@example.org", cwd=root)
     sh("git", "config", "user.name", "ci", cwd=root)
