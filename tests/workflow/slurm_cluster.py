@@ -25,11 +25,16 @@ import subprocess
 import time
 from pathlib import Path
 
-DAEMONS = ("munged", "mungekey", "slurmctld", "slurmd", "slurmstepd", "sbatch", "srun", "squeue", "scontrol", "scancel", "sinfo")
+DAEMONS = ("munged", "slurmctld", "slurmd", "slurmstepd", "sbatch", "srun", "squeue", "scontrol", "scancel", "sinfo")
 
 
 class SlurmUnavailable(RuntimeError):
     """Why this machine cannot run the test's SLURM (one line, with the log's tail)."""
+
+
+def _which(name: str) -> str | None:
+    """A program on PATH, or in the sbin folders a non-root PATH leaves out."""
+    return shutil.which(name, path=os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin"]))
 
 
 def _free_port() -> int:
@@ -56,8 +61,10 @@ class SlurmCluster:
         self.root = root
         self.conf = root / "slurm.conf"
         self.bin = root / "bin"
-        self.env = {**os.environ, "SLURM_CONF": str(self.conf), "PATH": f"{self.bin}{os.pathsep}{os.environ['PATH']}"}
+        outer = {k: v for k, v in os.environ.items() if not k.startswith(("SLURM_", "SBATCH_", "SRUN_"))}  # run inside a SLURM job
+        self.env = {**outer, "SLURM_CONF": str(self.conf), "PATH": f"{self.bin}{os.pathsep}{os.environ['PATH']}"}
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.progs: dict[str, str] = {}
 
     def __enter__(self) -> SlurmCluster:
         try:
@@ -71,7 +78,8 @@ class SlurmCluster:
         self.stop()
 
     def start(self, timeout: float = 30.0) -> None:
-        missing = [d for d in DAEMONS if not shutil.which(d)]
+        self.progs = {d: p for d in DAEMONS if (p := _which(d))}
+        missing = [d for d in DAEMONS if d not in self.progs]
         if missing:
             raise SlurmUnavailable(f"not installed: {', '.join(missing)} (Debian: apt-get install slurm-wlm munge)")
         if os.geteuid() != 0:
@@ -79,21 +87,23 @@ class SlurmCluster:
         for sub in ("munge", "state", "spool", "log", "bin"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
         srun = self.bin / "srun"
-        srun.write_text(f'#!/bin/sh\nSLURM_CONF="{self.conf}" exec "{shutil.which("srun")}" "$@"\n')
+        real_srun = self.progs["srun"]
+        srun.write_text(f'#!/bin/sh\nSLURM_CONF="{self.conf}" exec "{real_srun}" "$@"\n')
         srun.chmod(0o755)
         (self.root / "munge").chmod(0o700)
         key = self.root / "munge" / "munge.key"
-        subprocess.run(["mungekey", "--create", f"--keyfile={key}"], check=True, capture_output=True)
+        key.write_bytes(os.urandom(1024))
+        key.chmod(0o400)
         self._write_conf()
         log = self.root / "log"
-        self._spawn("munged", ["munged", "--foreground", "--force", f"--key-file={key}",
+        self._spawn("munged", [self.progs["munged"], "--foreground", "--force", f"--key-file={key}",
                                f"--socket={self.root / 'munge' / 'socket'}", f"--pid-file={self.root / 'munge' / 'pid'}",
                                f"--log-file={log / 'munged.log'}", f"--seed-file={self.root / 'munge' / 'seed'}"])
         self._wait(lambda: (self.root / "munge" / "socket").exists(), timeout, "munged", log / "munged.log")
-        self._spawn("slurmctld", ["slurmctld", "-D", "-i", "-f", str(self.conf)])
+        self._spawn("slurmctld", [self.progs["slurmctld"], "-D", "-i", "-f", str(self.conf)])
         self._wait(lambda: self._ok("scontrol", "ping") and "UP" in self._out("scontrol", "ping"),
                    timeout, "slurmctld", log / "slurmctld.log")
-        self._spawn("slurmd", ["slurmd", "-D", "-N", "localhost", "-f", str(self.conf)])
+        self._spawn("slurmd", [self.progs["slurmd"], "-D", "-N", "localhost", "-f", str(self.conf)])
         self._wait(lambda: set(self._out("sinfo", "-h", "-o", "%t").split()) == {"idle"},
                    timeout, "slurmd (node not idle)", log / "slurmd.log")
 
@@ -135,9 +145,9 @@ class SlurmCluster:
         ]))
 
     def _spawn(self, name: str, cmd: list[str]) -> None:
-        out = open(self.root / "log" / f"{name}.out", "wb")  # noqa: SIM115 (the daemon's, closed with it)
-        self.procs[name] = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=self.env,
-                                            start_new_session=True)
+        with open(self.root / "log" / f"{name}.out", "wb") as out:  # the daemon keeps its own copy
+            self.procs[name] = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=self.env,
+                                                start_new_session=True)
 
     def _wait(self, ready, timeout: float, what: str, log: Path) -> None:  # noqa: ANN001
         deadline = time.monotonic() + timeout

@@ -25,8 +25,6 @@ import pytest
 from slurm_cluster import SlurmCluster, SlurmUnavailable
 from workflow_project import REPO, edit_params, emlab, make_project, sh
 
-pytestmark = pytest.mark.slow
-
 TRAIN_STEPS = 16  # 8 rows x 2 epochs, one row per step: time to cancel after step 1
 # What the test cluster lacks (an account; slurmdbd, so squeue has the job states), a first
 # status poll after 1 s instead of 40 (and none more than 2 s apart: slurm_snakemake.py),
@@ -50,11 +48,14 @@ def cluster(tmp_path_factory: pytest.TempPathFactory):
         import snakemake_executor_plugin_slurm  # noqa: F401
     except ImportError:
         pytest.fail("snakemake-executor-plugin-slurm is not installed (pip install -e '.[dev]')", pytrace=False)
+    why = None
     try:
         with SlurmCluster(tmp_path_factory.mktemp("slurm")) as c:
             yield c
     except SlurmUnavailable as e:
-        pytest.fail(f"this machine cannot run the test's SLURM: {e}", pytrace=False)
+        why = str(e)
+    if why:
+        pytest.fail(f"this machine cannot run the test's SLURM: {why}", pytrace=False)
 
 
 def one_cell(p: dict) -> None:
@@ -64,6 +65,7 @@ def one_cell(p: dict) -> None:
     p["judge"].update(probe_max_tokens=64, batch_size=32)  # the judge's head and calibration read 492 labelled answers
 
 
+@pytest.mark.slow
 def test_slurm_runs_the_workflow_and_a_cancelled_finetune_resumes(cluster: SlurmCluster, tmp_path: Path):
     root = make_project(tmp_path / "project")
     shutil.copytree(REPO / "profiles", root / "profiles")
@@ -87,9 +89,9 @@ def test_slurm_runs_the_workflow_and_a_cancelled_finetune_resumes(cluster: Slurm
                     cancelled = train[0]["id"]
                     cluster.scancel(cancelled)
             time.sleep(0.05)
-        if run.poll() is None:
-            run.kill()
     finally:
+        if run.poll() is None:  # past the deadline, or the test failed: its SLURM jobs go with the cluster
+            run.kill()
         run.wait()
         log.close()
     out = (tmp_path / "snakemake.log").read_text()
@@ -123,3 +125,16 @@ def test_slurm_runs_the_workflow_and_a_cancelled_finetune_resumes(cluster: Slurm
     chain = emlab("audit", "figures/misaligned_by_question.png", cwd=root).stdout
     for stage in ("analysis_figures", "judge_answers@", "sample_answers@", "train_adapter@", "model_prepare@"):
         assert stage in chain, f"{stage} missing from the audit chain"
+
+
+@pytest.mark.parametrize(("gpu", "partition"), [(0, "cpu"), (1, "gpu"), (8, "gpu"), (9, None)])
+def test_profile_partitions_send_gpu_jobs_to_gpu_partitions(gpu: int, partition: str | None):
+    from types import SimpleNamespace
+
+    from snakemake_executor_plugin_slurm.partitions import get_best_partition, read_partition_file
+
+    partitions = read_partition_file(REPO / "profiles" / "slurm" / "partitions.yaml")
+    resources = {"gpu": gpu, "mem_mb": 120_000, "runtime": 600}
+    job = SimpleNamespace(name="train_adapter", threads=2, resources=SimpleNamespace(get=lambda k, d=None: resources.get(k, d)))
+    logger = SimpleNamespace(debug=print, info=print, warning=print)
+    assert get_best_partition(partitions, job, logger) == partition
