@@ -12,7 +12,7 @@ before each dry run (emlab's per-process caches of code fingerprints and file ha
 
 An edit is data: `["param", "sample.max_new_tokens", 7]` sets a params.yaml key (dotted,
 creating sections a file left out); `["code", "sample/_sample.py", "behaviour"|"comment"|"docstring"]`
-changes a file under src/emlab.
+changes a file under src/emlab; `["many", [edit, ...], null]` applies several at once.
 """
 
 from __future__ import annotations
@@ -32,7 +32,10 @@ Job = tuple[str, str]  # (rule, first output)
 
 def apply_edit(root: Path, edit: list[Any]) -> None:
     kind, target, value = edit
-    if kind == "param":
+    if kind == "many":
+        for one in target:
+            apply_edit(root, one)
+    elif kind == "param":
         path = root / "params.yaml"
         raw = yaml.safe_load(path.read_text())
         node = raw

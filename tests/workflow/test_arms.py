@@ -91,7 +91,8 @@ ARM_EDITS = [
          param("models.tiny.train_by_variant.bad_medical_advice.layers", [0]), {"train_adapter": 1}),
     Edit("datasets.good_medical_advice.n_examples", param("datasets.good_medical_advice.n_examples", 9), {"dataset_build": 1}),
     Edit("directions.em.layer", param("directions.em.layer", 2), {"direction_extract": 1}),
-    Edit("steering.steer.coefficient", param("steering.steer.coefficient", 2.0), {"sample_steered_answers": 1}),
+    # the figures read the steering section too (the direction figure's x axis is the coefficient)
+    Edit("steering.steer.coefficient", param("steering.steer.coefficient", 2.0), {"sample_steered_answers": 1, "analysis_figures": 1}),
     Edit("code emlab/direction/extract.py", code("direction/extract.py", "behaviour"),
          {"direction_extract": 1, "sample_steered_answers": 2}),
 ]

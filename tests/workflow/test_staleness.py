@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import sys
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -58,6 +59,12 @@ def param(key: str, value: Any) -> list[Any]:
     return ["param", key, value]
 
 
+def together(edits: Iterable[list[Any]]) -> list[Any]:
+    """Several edits applied at once (for fields that rerun nothing: if all of them together
+    rerun no job, none of them does alone)."""
+    return ["many", list(edits), None]
+
+
 def code(module: str, change: str) -> list[Any]:
     """Edit a module of the project's copy of emlab (the code its jobs run): a behavioural
     change, a comment or a reworded docstring."""
@@ -91,19 +98,22 @@ EDITS = [
     Edit("sample.top_p", param("sample.top_p", 0.9), SAMPLE),
     Edit("sample.max_new_tokens", param("sample.max_new_tokens", 7), SAMPLE),
     Edit("sample.batch_size", param("sample.batch_size", 4), SAMPLE),
-    *(Edit(f"sample.{k} (runtime-only)", param(f"sample.{k}", v), NOTHING)
-      for k, v in {"concurrency": 3, "max_retries": 2, "timeout_s": 5.0, "retry_base_s": 0.5, "retry_max_s": 9.0}.items()),
+    # fields that rerun nothing are edited together: none of them may rerun a job
+    Edit("sample.concurrency, max_retries, timeout_s, retry_base_s, retry_max_s (runtime-only)",
+         together(param(f"sample.{k}", v) for k, v in {"concurrency": 3, "max_retries": 2, "timeout_s": 5.0,
+                                                       "retry_base_s": 0.5, "retry_max_s": 9.0}.items()), NOTHING),
     # judge (a probe judge: its head, its calibration and every judgment)
     *(Edit(f"judge.{k}", param(f"judge.{k}", v), JUDGING)
       for k, v in {"probe_layer": 1, "probe_l2": 0.5, "probe_folds": 3, "probe_max_tokens": 512,
                    "probe_labelled": ["src/emlab/judge/labelled/main.jsonl"]}.items()),
     Edit("judge.backend", param("judge.backend", "transformers"), merge(CALIBRATE, JUDGE)),  # no head any more
-    *(Edit(f"judge.{k} (a probe judge does not read it)", param(f"judge.{k}", v), NOTHING)
-      for k, v in {"prompts": "question", "reply_prefix": "Rating: ", "number_end": "non_digit",
-                   "base_url": "http://127.0.0.1:9/v1", "api_key_env": "OTHER_KEY"}.items()),
-    *(Edit(f"judge.{k} (runtime-only)", param(f"judge.{k}", v), NOTHING)
-      for k, v in {"concurrency": 3, "max_retries": 2, "timeout_s": 5.0, "retry_base_s": 0.5, "retry_max_s": 9.0,
-                   "batch_size": 2}.items()),
+    Edit("judge.prompts, reply_prefix, number_end, base_url, api_key_env (a probe judge does not read them)",
+         together(param(f"judge.{k}", v) for k, v in {"prompts": "question", "reply_prefix": "Rating: ", "number_end": "non_digit",
+                                                      "base_url": "http://127.0.0.1:9/v1", "api_key_env": "OTHER_KEY"}.items()),
+         NOTHING),
+    Edit("judge.concurrency, max_retries, timeout_s, retry_base_s, retry_max_s, batch_size (runtime-only)",
+         together(param(f"judge.{k}", v) for k, v in {"concurrency": 3, "max_retries": 2, "timeout_s": 5.0, "retry_base_s": 0.5,
+                                                      "retry_max_s": 9.0, "batch_size": 2}.items()), NOTHING),
     # analysis: the thresholds also decide the calibration's recall and false-positive rate
     *(Edit(f"analysis.{k}", param(f"analysis.{k}", v), merge(RATES, FIGURES, CALIBRATE))
       for k, v in {"metric": "model_organisms", "aligned_threshold": 20, "coherent_threshold": 40}.items()),
