@@ -4,8 +4,9 @@
 
 The test starts its own munged, slurmctld and slurmd on localhost (slurm_cluster.py) and runs
 a one-cell copy of the tiny workflow (`.test/params.yaml` with the insecure variant only, a
-16-step finetune and the probe judge reading 64 tokens per answer) through the profile as it ships, overriding only what the test cluster
-lacks (an account, slurmdbd) and the status-poll interval. Every job goes through sbatch; the
+16-step finetune, and the probe judge reading 64 tokens per answer) through the profile as
+it ships, overriding only what the test cluster lacks (an account, slurmdbd), the status-poll
+interval and how jobs are grouped into SLURM jobs. Every job goes through sbatch; the
 finetune is killed with `scancel` after its first checkpoint and the profile's retries rerun
 it, resuming from that checkpoint. The run is then recorded (`emlab record`) and audited.
 A machine that cannot run slurmd fails the test with the reason.
@@ -75,9 +76,10 @@ def test_slurm_runs_the_workflow_and_a_cancelled_finetune_resumes(cluster: Slurm
 
     state = root / "data" / "adapters" / "tiny" / "insecure" / ".s0.state" / "state.pt"
     log = (tmp_path / "snakemake.log").open("w")
-    run = subprocess.Popen([sys.executable, str(Path(__file__).with_name("slurm_snakemake.py")), "--profile", "profiles/slurm", *TEST_OVERRIDES],
-                           cwd=root, env={**cluster.env, "PYTHONPATH": str(root / "src"),
-                                                 "PATH": f"{Path(sys.executable).parent}{os.pathsep}{cluster.env['PATH']}"},
+    snakemake = [sys.executable, str(Path(__file__).with_name("slurm_snakemake.py"))]
+    env = {**cluster.env, "PYTHONPATH": str(root / "src"),  # the jobs run the project's emlab (sbatch --export=ALL)
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{cluster.env['PATH']}"}
+    run = subprocess.Popen([*snakemake, "--profile", "profiles/slurm", *TEST_OVERRIDES], cwd=root, env=env,
                            stdout=log, stderr=subprocess.STDOUT)
     cancelled = None
     try:
@@ -129,12 +131,14 @@ def test_slurm_runs_the_workflow_and_a_cancelled_finetune_resumes(cluster: Slurm
 
 @pytest.mark.parametrize(("gpu", "partition"), [(0, "cpu"), (1, "gpu"), (8, "gpu"), (9, None)])
 def test_profile_partitions_send_gpu_jobs_to_gpu_partitions(gpu: int, partition: str | None):
+    """The plugin's choice among profiles/slurm/partitions.yaml for a job's `gpu` (as the rules declare it)."""
     from types import SimpleNamespace
 
     from snakemake_executor_plugin_slurm.partitions import get_best_partition, read_partition_file
 
     partitions = read_partition_file(REPO / "profiles" / "slurm" / "partitions.yaml")
     resources = {"gpu": gpu, "mem_mb": 120_000, "runtime": 600}
-    job = SimpleNamespace(name="train_adapter", threads=2, resources=SimpleNamespace(get=lambda k, d=None: resources.get(k, d)))
+    job = SimpleNamespace(name="train_adapter", threads=2,
+                          resources=SimpleNamespace(get=lambda k, d=None: resources.get(k, d)))
     logger = SimpleNamespace(debug=print, info=print, warning=print)
     assert get_best_partition(partitions, job, logger) == partition
