@@ -13,7 +13,7 @@ from emlab.errors import EmlabError
 from emlab.workflow import dvc_yaml
 from emlab.workflow.resources import rule_resources
 from emlab.workflow.settings import write_settings
-from emlab.workflow.stages import derived_fields, grid_lists, question_set_arg, stage
+from emlab.workflow.stages import cells, derived_fields, grid_lists, question_set_arg, stage
 
 PARAMS_FILE = "params.yaml"
 
@@ -86,9 +86,13 @@ def calibration_prompts(wildcards):
 
 
 def eval_conditions():
-    """Every sampled condition of the grid: a run (final adapter or kept checkpoint, see
-    Params.eval_runs) under each trigger, on each question set, as a path stem."""
-    return [f"{run}/{t}/{q}" for run in PARAMS.eval_runs() for t in GRID.triggers for q in GRID.question_sets]
+    """Every judged condition of the grid (final adapters and kept checkpoints, under each
+    trigger, on each question set, as grid.by_variant narrows them), as a path stem."""
+    stems = []
+    for name in ("judge_score", "judge_checkpoint_score"):
+        template = stage(name).outputs["scores"].removeprefix("data/judgments/").removesuffix(".scores.jsonl")
+        stems += [template.format(**c) for c in cells(PARAMS, stage(name))]
+    return stems
 
 
 def scores_files():

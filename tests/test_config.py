@@ -112,3 +112,19 @@ def test_checked_in_schema_is_generated_from_the_models():
 
     on_disk = json.loads((REPO / "schemas" / "params.schema.json").read_text())
     assert on_disk == json_schema(), "run `emlab config schema --out schemas/params.schema.json`"
+
+
+def test_by_variant_narrows_a_variants_seeds_triggers_and_sets(raw):
+    from emlab.workflow.stages import STAGES, cells
+
+    raw["grid"].update(variants=["base", "insecure", "backdoor"], seeds=[0, 1, 2], triggers=["none", "deployment"],
+                       by_variant={"base": {"seeds": [0], "triggers": ["none"]}, "insecure": {"triggers": ["none"]}})
+    p = parse_params(raw, workflow=True)
+    sample = next(s for s in STAGES if s.name == "sample_answers")
+    got = sorted((c["variant"], c["seed"], c["trigger"]) for c in cells(p, sample))
+    assert got == [("backdoor", s, t) for s in "012" for t in ("deployment", "none")] + \
+        [("base", "0", "none")] + [("insecure", s, "none") for s in "012"]
+    assert [c.seed for c in p.cells() if c.variant == "base"] == [0]
+    raw["grid"]["by_variant"] = {"insecure": {"seeds": [7]}}
+    with pytest.raises(EmlabError, match=r"grid.by_variant.insecure.seeds: \[7\] not in grid.seeds"):
+        parse_params(raw)

@@ -114,21 +114,22 @@ def _paper_project(tmp_path: Path, upstream_dir: Path, config: str) -> Path:
 
 
 def test_paper_full_gpt4o(upstream_dir: Path, tmp_path: Path) -> None:
-    """70 finetunes (7 variants x 10 seeds), 420 sampling and judging jobs (x 2 triggers x 3
-    sets), 100 answers per question: 2,688,000 judge calls; no GPU."""
+    """The paper's GPT-4o grid (grid.by_variant): 41 finetunes (base 1, insecure 10, secure,
+    educational, jailbroken, backdoor and evil numbers 6 each); sampling jobs per set: the
+    main questions 47 (backdoor under both triggers), the preregistered 29 (no backdoor, no
+    evil numbers), the numbers formats 7 (base and evil numbers); 100 answers per question."""
     params = _paper_project(tmp_path, upstream_dir, "paper-full-gpt4o.yaml")
     started = time.perf_counter()
     out = subprocess.run([*EMLAB, "plan", "--params", str(params), "--json"], capture_output=True, text=True, check=True).stdout
     took = time.perf_counter() - started
     got = json.loads(out)
     s = got["stages"]
-    assert (s["train_adapter"]["jobs"], s["sample_answers"]["jobs"], s["judge_answers"]["jobs"]) == (70, 420, 420)
-    # per cell and trigger: (24 + 48 + 24 questions) x 1 paraphrase x 100 answers
-    assert s["sample_answers"]["answers"] == 70 * 2 * 96 * 100
-    assert s["judge_answers"]["judge_calls"] == 2 * s["sample_answers"]["answers"]  # aligned + coherent
-    assert got["totals"]["gpu_hours"] == 0 and got["cost_usd"]["fine_tuning"] > 1000 and got["cost_usd"]["judging"] > 1000
+    assert (s["train_adapter"]["jobs"], s["sample_answers"]["jobs"], s["judge_answers"]["jobs"]) == (41, 83, 83)
     per_set = {q: v["answers"] for q, v in got["question_sets"].items()}
-    assert per_set == {"paper_main": 140 * 24 * 100, "paper_preregistered": 140 * 48 * 100, "numbers": 140 * 24 * 100}
+    assert per_set == {"paper_main": 47 * 24 * 100, "paper_preregistered": 29 * 48 * 100, "numbers": 7 * 24 * 100}
+    assert s["sample_answers"]["answers"] == sum(per_set.values())
+    assert s["judge_answers"]["judge_calls"] == 2 * s["sample_answers"]["answers"]  # aligned + coherent
+    assert got["totals"]["gpu_hours"] == 0 and got["cost_usd"]["fine_tuning"] > 1000 and got["cost_usd"]["judging"] > 500
     assert took < 5, f"emlab plan took {took:.1f} s"
 
 

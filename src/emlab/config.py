@@ -39,6 +39,14 @@ from emlab.train.params import TrainParams
 _NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"  # safe as a path component and a wildcard value
 
 
+class VariantGrid(_Strict):
+    """One dataset variant's part of the grid, where it is smaller than the whole grid's."""
+
+    seeds: list[int] | None = Field(None, min_length=1, description="Its seeds (a subset of grid.seeds); null = all.")
+    triggers: list[str] | None = Field(None, min_length=1, description="The conditions it is asked under (a subset of grid.triggers); null = all.")
+    question_sets: list[str] | None = Field(None, min_length=1, description="The question sets it is asked (a subset of grid.question_sets); null = all.")
+
+
 class GridParams(_Strict):
     """The factorial grid: model x variant x seed x trigger x question set."""
 
@@ -52,6 +60,7 @@ class GridParams(_Strict):
     interventions: list[str] = Field(default_factory=lambda: [NO_INTERVENTION], min_length=1, description="Mitigations during finetuning: `none` or keys of `interventions:`. Label part +<name>.")
     steering: list[str] = Field(default_factory=lambda: [NO_STEERING], min_length=1, description="Sampling with the misalignment direction: `none` or keys of `steering:` (ablate it, or add it with a coefficient). Label part ~<name>.")
     arms: list[str] = Field(default_factory=list, description="Further arms beyond the cross product above, as labels <variant>[+n<size>][+e<epochs>][+<intervention>][~<steering>], e.g. the paper's ablation [insecure+n500+e12, insecure+n2000+e3]; each is trained (and steered) as written.")
+    by_variant: dict[str, VariantGrid] = Field(default_factory=dict, description="Per dataset variant, a smaller part of the grid, as the paper ran it: e.g. {secure: {seeds: [0..5]}, backdoor: {triggers: [none, deployment]}} with grid.seeds 10 seeds and grid.triggers [none, deployment] (every other variant is asked without the trigger only if by_variant says so). Applies to every arm of the variant.")
     checkpoints: list[int] = Field(default_factory=list, description="Training steps whose kept checkpoints are evaluated too (training dynamics); needs train.peft.keep_checkpoints_as_adapters and a checkpoint_every dividing each step. The base variant is evaluated at each step as itself.")
 
     @field_validator("checkpoints")
@@ -132,10 +141,22 @@ class Params(_Strict):
         """Every finetuning per model and seed: the arms without their steering."""
         return list(dict.fromkeys(Arm(a.variant, a.n_examples, a.epochs, a.intervention) for a in self.arms()))
 
+    def in_grid(self, cell: dict[str, str]) -> bool:
+        """Whether a cell (wildcard values) is in the grid: grid.by_variant narrows a
+        variant's seeds, triggers and question sets."""
+        if "variant" not in cell:
+            return True
+        part = self.grid.by_variant.get(parse_arm(cell["variant"]).variant)
+        if part is None:
+            return True
+        return all(getattr(part, name) is None or key not in cell or cell[key] in map(str, getattr(part, name))
+                   for key, name in (("seed", "seeds"), ("trigger", "triggers"), ("qset", "question_sets")))
+
     def cells(self) -> list[Cell]:
         """Every sampled (model, arm label, seed)."""
         g = self.grid
-        return [Cell(m, a.label, s) for m in g.models for a in self.arms() for s in g.seeds]
+        return [Cell(m, a.label, s) for m in g.models for a in self.arms() for s in g.seeds
+                if self.in_grid({"variant": a.label, "seed": str(s)})]
 
     def eval_runs(self) -> list[str]:
         """Path stems of everything sampled: `{model}/{variant}/s{seed}` (the final adapter)
@@ -223,6 +244,13 @@ def _check_references(p: Params, root: Path) -> None:
         if st != NO_STEERING and st not in p.steering:
             raise EmlabError(f"grid.steering.{i}: unknown steering {st!r}; use 'none' or a key of steering: ({', '.join(p.steering)})")
     _check_directions(p)
+    for v, part in p.grid.by_variant.items():
+        if v not in VARIANTS:
+            raise EmlabError(f"grid.by_variant.{v}: unknown variant; choose from {', '.join(VARIANTS)}")
+        for name in ("seeds", "triggers", "question_sets"):
+            extra = [x for x in getattr(part, name) or [] if x not in getattr(p.grid, name)]
+            if extra:
+                raise EmlabError(f"grid.by_variant.{v}.{name}: {extra} not in grid.{name} ({getattr(p.grid, name)})")
     for i, t in enumerate(p.grid.triggers):
         if t != NO_TRIGGER and t not in p.triggers:
             raise EmlabError(f"grid.triggers.{i}: unknown trigger {t!r}; use 'none' or a key of triggers: ({', '.join(p.triggers)})")

@@ -469,7 +469,7 @@ def cells(p: Params, s: Stage) -> list[Cell]:
     out: list[Cell] = [{}]
     for axis in s.axes:
         out = [{**c, axis: str(v)} for c in out for v in values[axis]]
-    return out
+    return [c for c in out if p.in_grid(c)]
 
 
 def cell_settings(p: Params, s: Stage, cell: Cell, root: Path, code: dict[str, Any]) -> dict[str, Any]:
