@@ -1,5 +1,9 @@
 """Each bench in smoke mode: it runs on a fresh clone (tiny model, built-in data) and prints its ratios.
 
+The model benches are given the session's tiny model (`tiny_model_dir`, the very folder
+their `--tiny`/`--smoke` default would prepare) rather than preparing it again (~12 s of
+CPU each, most of it reading the GGUF tokenizer).
+
 The numbers themselves are not checked (a smoke run on a shared machine proves nothing
 about speed); what is checked is that every bench runs, prints the JSON keys the README
 quotes, and that each ratio is a finite positive number.
@@ -29,8 +33,8 @@ def _positive(x: object) -> bool:
     return isinstance(x, (int, float)) and math.isfinite(x) and x > 0
 
 
-def test_train_bench_smoke() -> None:
-    out = _bench("train_throughput.py", "--tiny", "--warmup", "1", "--steps", "2", "--per-device", "2", "--accum", "1")
+def test_train_bench_smoke(tiny_model_dir: Path) -> None:
+    out = _bench("train_throughput.py", "--tiny", "--model-dir", str(tiny_model_dir), "--warmup", "1", "--steps", "2", "--per-device", "2", "--accum", "1")
     assert set(out["arms"]) == {"baseline", "emlab_off", "emlab_on"}
     for arm in out["arms"].values():
         assert arm["timed_steps"] == 2 and arm["non_pad_tokens"] > 0
@@ -48,8 +52,8 @@ def test_train_bench_smoke() -> None:
     assert max(losses) - min(losses) < 0.05 * max(losses)
 
 
-def test_sample_bench_smoke() -> None:
-    out = _bench("sample_throughput.py", "--smoke")
+def test_sample_bench_smoke(tiny_model_dir: Path) -> None:
+    out = _bench("sample_throughput.py", "--smoke", "--model-dir", str(tiny_model_dir))
     assert out["sequential"]["tokens"] > 0 and out["batched"]["tokens"] > 0
     for key in ("ratio_tokens_per_s", "memory_read_bandwidth_gb_s", "weight_bytes_per_token",
                 "batch1_bandwidth_bound_tokens_per_s", "sequential_vs_bandwidth_bound", "batched_vs_bandwidth_bound"):
