@@ -13,17 +13,25 @@ see the README, "Snakemake x DVC"):
   `snakemake --touch`. It never touches a workspace that differs from dvc.lock.
 - `record` commits only a complete run: `snakemake -n` must have nothing to do; then
   `dvc commit -f` writes dvc.lock (and fills DVC's run-cache), and `dvc status` must be
-  clean afterwards.
+  clean afterwards. `dvc commit` rewrites each single-file output from the cache (same
+  bytes, new mtime, in DVC's order) but not the files inside folder outputs, so an adapter
+  folder would look older than the dataset it was trained on; Snakemake forgives that only
+  for inputs under 1 MB, whose checksums it keeps. `record` puts every output's mtime back.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from emlab.errors import EmlabError
+
+if TYPE_CHECKING:
+    from emlab.config import Params
 
 
 def _run(cmd: list[str], *, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -92,6 +100,40 @@ def _derived_files(root: Path):
     return params
 
 
+def output_mtimes(params: Params, root: Path) -> dict[Path, tuple[int, int]]:
+    """(atime, mtime) in ns of every output of every job, and of each file and folder
+    inside a folder output (a job that has not run has none)."""
+    from emlab.workflow.stages import STAGES, cells, fill
+
+    found: dict[Path, tuple[int, int]] = {}
+    for s in STAGES:
+        for c in cells(params, s):
+            for template in s.outputs.values():
+                path = root / fill(template, c)
+                for p in [path, *(path.rglob("*") if path.is_dir() else ())]:
+                    try:
+                        st = p.lstat()
+                    except FileNotFoundError:
+                        continue
+                    found[p] = (st.st_atime_ns, st.st_mtime_ns)
+    return found
+
+
+def put_back_mtimes(before: dict[Path, tuple[int, int]]) -> int:
+    """Give each path the mtime it had in `before`; return how many had changed."""
+    changed = 0
+    for path, (atime, mtime) in before.items():
+        try:
+            if path.lstat().st_mtime_ns == mtime:
+                continue
+            # a symlink's own mtime (as Snakemake reads it), where the OS can set it
+            os.utime(path, ns=(atime, mtime), follow_symlinks=os.utime not in os.supports_follow_symlinks)
+        except FileNotFoundError:
+            continue
+        changed += 1
+    return changed
+
+
 def record(root: Path = Path("."), *, push: bool = True) -> str:
     """Write dvc.lock for a completed run and push its artifacts to the DVC remote.
 
@@ -99,7 +141,7 @@ def record(root: Path = Path("."), *, push: bool = True) -> str:
     (its settings file is newer than its outputs), so a lock entry never states settings
     its outputs were not produced with.
     """
-    _derived_files(root)
+    params = _derived_files(root)
     if dvc_changes(root):
         # Only a complete run is recorded. (A clean status needs no such check: dvc.lock
         # was written after one, and outputs, deps and params all still match it.)
@@ -107,7 +149,9 @@ def record(root: Path = Path("."), *, push: bool = True) -> str:
         if pending:
             raise EmlabError(f"the run is not complete ({len(pending)} kinds of jobs pending: "
                              f"{', '.join(sorted(set(pending)))}); run `snakemake --cores N` first")
+        mtimes = output_mtimes(params, root)
         _run(_dvc("commit", "--force"), cwd=root)
+        put_back_mtimes(mtimes)  # the run's order of mtimes, which Snakemake compares
         left = dvc_changes(root)
         if left:
             raise EmlabError(f"dvc status is still dirty after dvc commit: {_describe(left)}")
