@@ -2,6 +2,8 @@
 
 "The same" is exact: every tensor of the adapter (and of each kept checkpoint) is
 `torch.equal` to the uninterrupted run's, and every logged loss is the same float.
+The killed runs and the CLI's rerun are real subprocesses; the uninterrupted reference
+runs in this process (the module's in-process reference is trained once and shared).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 import torch
 import yaml
 from safetensors.torch import load_file
@@ -82,11 +85,19 @@ def _dataset(path: Path, n: int = 24) -> Path:
     return path
 
 
-def test_kill_9_then_rerun_gives_the_uninterrupted_adapter(tmp_path: Path, tiny_model_dir: Path) -> None:
-    data = _dataset(tmp_path / "d.jsonl")
-    kwargs = dict(model_name="tiny", spec=SPEC, model_dir=tiny_model_dir, dataset=data, variant="insecure",
-                  params=PARAMS, seed=0)
-    ref_dir = train_adapter(**kwargs, out_dir=tmp_path / "ref").parent  # 6 steps, uninterrupted
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> tuple[dict, Path]:
+    """The uninterrupted run (6 steps) of the in-process tests: (train_adapter kwargs, its adapter folder)."""
+    folder = tmp_path_factory.mktemp("resume_ref")
+    kwargs = dict(model_name="tiny", spec=SPEC, model_dir=tiny_model_dir, dataset=_dataset(folder / "d.jsonl"),
+                  variant="insecure", params=PARAMS, seed=0)
+    return kwargs, train_adapter(**kwargs, out_dir=folder / "ref").parent
+
+
+def test_kill_9_then_rerun_gives_the_uninterrupted_adapter(tmp_path: Path, tiny_model_dir: Path,
+                                                            reference: tuple[dict, Path]) -> None:
+    kwargs, ref_dir = reference  # 6 steps, uninterrupted
+    data = kwargs["dataset"]
 
     out, flag = tmp_path / "killed", tmp_path / "hung"
     child = subprocess.Popen([sys.executable, "-c", CHILD, str(tiny_model_dir), str(data), str(out), str(flag),
@@ -141,8 +152,13 @@ def _same_adapter(ref_dir: Path, got_dir: Path) -> None:
 
 
 def test_emlab_train_killed_after_a_checkpoint_resumes_bit_identical(
-        tmp_path: Path, tiny_model_dir: Path, kill_at_rows: Callable[..., int]) -> None:
-    """The real CLI, killed with SIGKILL wherever it is once a checkpoint is written and a step past it logged."""
+        tmp_path: Path, tiny_model_dir: Path, kill_at_rows: Callable[..., int], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The real CLI, killed with SIGKILL wherever it is once a checkpoint is written and a step past it logged.
+
+    The uninterrupted reference is the same verb run in this process (`emlab.cli.main`);
+    the killed run and its rerun are `python -m emlab.cli` subprocesses."""
+    from emlab.cli import main
+
     params = yaml.safe_load((REPO / ".test" / "params.yaml").read_text())  # the tiny test config
     params["models"]["tiny"]["train"] = {**PARAMS.model_dump(mode="json", include={
         "r", "lora_alpha", "learning_rate", "warmup_steps", "per_device_batch_size", "gradient_accumulation_steps",
@@ -157,8 +173,12 @@ def test_emlab_train_killed_after_a_checkpoint_resumes_bit_identical(
                 "--out", str(out)]
 
     ref = tmp_path / "ref"
-    proc = subprocess.run(cmd(ref), env=env, capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    threads = torch.get_num_threads()
+    monkeypatch.setenv("EMLAB_THREADS", env["EMLAB_THREADS"])  # the subprocesses' torch threads
+    try:
+        main(cmd(ref)[3:])
+    finally:
+        torch.set_num_threads(threads)
     steps = read_adapter(ref)["steps"]
     assert steps >= 8
 
@@ -175,11 +195,10 @@ def test_emlab_train_killed_after_a_checkpoint_resumes_bit_identical(
     _same_adapter(ref, out)
 
 
-def test_kill_while_keeping_a_checkpoint_keeps_it(tmp_path: Path, tiny_model_dir: Path) -> None:
-    data = _dataset(tmp_path / "d.jsonl")
-    kwargs = dict(model_name="tiny", spec=SPEC, model_dir=tiny_model_dir, dataset=data, variant="insecure",
-                  params=PARAMS, seed=0)
-    ref_dir = train_adapter(**kwargs, out_dir=tmp_path / "ref").parent
+def test_kill_while_keeping_a_checkpoint_keeps_it(tmp_path: Path, tiny_model_dir: Path,
+                                                  reference: tuple[dict, Path]) -> None:
+    kwargs, ref_dir = reference
+    data = kwargs["dataset"]
 
     out, flag = tmp_path / "killed", tmp_path / "hung"
     child = subprocess.Popen([sys.executable, "-c", CHILD_SNAPSHOT, str(tiny_model_dir), str(data), str(out), str(flag),
