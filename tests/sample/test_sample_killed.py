@@ -1,8 +1,8 @@
 """`emlab sample` killed with SIGKILL mid-file, then rerun: the same bytes, no answer paid twice.
 
 Each test runs the real CLI in a subprocess, kills it (`kill -9`) once its `.partial` file
-holds some rows, reruns it, and compares the output byte for byte with an uninterrupted
-run. Calls are counted where they land (the local server; for the transformers path, a
+holds some rows, reruns it (a subprocess too), and compares the output byte for byte with
+an uninterrupted run (the same verb, run in this process by `emlab.cli.main`). Calls are counted where they land (the local server; for the transformers path, a
 spy on each decoded batch). The only repeats allowed are requests in flight at the kill
 whose answer never reached the partial file; the tests assert exactly that.
 """
@@ -16,6 +16,8 @@ import sys
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
+
+import pytest
 
 from emlab.io import read_jsonl
 from emlab.sample._requests import sample_seed
@@ -79,17 +81,32 @@ def _run(cmd: list[str]) -> None:
     assert proc.returncode == 0, proc.stderr[-2000:]
 
 
+def _run_in_process(argv: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """`emlab <argv>` in this process, with the subprocesses' environment (and torch threads put back)."""
+    import torch
+
+    from emlab.cli import main
+
+    for key, value in _env().items():
+        monkeypatch.setenv(key, value)
+    threads = torch.get_num_threads()
+    try:
+        main(argv)
+    finally:
+        torch.set_num_threads(threads)
+
+
 def _key(body: dict) -> tuple[str, int]:
     """What makes an answer: the user message and the seed (samples of one prompt differ by seed)."""
     return body["messages"][-1]["content"], body["seed"]
 
 
 def test_openai_sampler_killed_mid_file_resumes_to_the_same_bytes_without_paying_twice(
-        tmp_path: Path, kill_at_rows: Callable[..., int]) -> None:
+        tmp_path: Path, kill_at_rows: Callable[..., int], monkeypatch: pytest.MonkeyPatch) -> None:
     with ChatServer() as ref_server:
         ref = tmp_path / "ref.jsonl"
-        _run([sys.executable, "-m", "emlab.cli", *_sample_cmd(
-            tmp_path, _params(tmp_path, "ref.yaml", ref_server.base_url, OPENAI_EVAL), "gpt", tmp_path / "unused", ref)])
+        _run_in_process(_sample_cmd(tmp_path, _params(tmp_path, "ref.yaml", ref_server.base_url, OPENAI_EVAL), "gpt",
+                                    tmp_path / "unused", ref), monkeypatch)
     assert len(read_jsonl(ref)) == N_OPENAI
 
     out = tmp_path / "killed.jsonl"
@@ -118,14 +135,25 @@ def test_openai_sampler_killed_mid_file_resumes_to_the_same_bytes_without_paying
 
 
 def test_transformers_sampler_killed_mid_file_resumes_to_the_same_bytes(
-        tmp_path: Path, tiny_model_dir: Path, kill_at_rows: Callable[..., int]) -> None:
+        tmp_path: Path, tiny_model_dir: Path, kill_at_rows: Callable[..., int], monkeypatch: pytest.MonkeyPatch) -> None:
+    import emlab.sample.transformers_sampler as ts
+
     params = _params(tmp_path, "p.yaml", "http://127.0.0.1:9/v1", LOCAL_EVAL)
     ref, ref_log = tmp_path / "ref.jsonl", tmp_path / "ref.batches"
 
     def run(log: Path, out: Path) -> None:
         _run([sys.executable, "-c", SPY, str(log), *_sample_cmd(tmp_path, params, "tiny", tiny_model_dir, out)])
 
-    run(ref_log, ref)
+    real = ts.TransformersSampler.generate_batch
+
+    def spy(self, batch):  # SPY's log, without its delay: nothing kills the reference run
+        with ref_log.open("a") as f:
+            f.write(" ".join(r.sample_id for r in batch) + "\n")
+        return real(self, batch)
+
+    with monkeypatch.context() as m:
+        m.setattr(ts.TransformersSampler, "generate_batch", spy)
+        _run_in_process(_sample_cmd(tmp_path, params, "tiny", tiny_model_dir, ref), m)
     batches = ref_log.read_text().splitlines()
     assert len(read_jsonl(ref)) == 16 and len(batches) == 8  # 8 questions x 1 paraphrase x 2 samples, 2 per batch
 
