@@ -83,12 +83,14 @@ def _check(cmd: list[str]) -> None:
 def test_judge_killed_mid_file_resumes_to_the_same_bytes_without_paying_twice(
         qset: str, tmp_path: Path, make_samples: Callable[..., Path], kill_at_rows: Callable[..., int]) -> None:
     """A real `kill -9` of `emlab judge run` mid-file, then a rerun: the uninterrupted run's bytes, and
-    each judge prompt asked once, except those in flight at the kill whose reply was never stored."""
+    each judge prompt asked once, except those in flight at the kill whose reply was never stored.
+
+    The killed run and the rerun are subprocesses; the uninterrupted one runs in this process."""
     samples = make_samples(tmp_path / "many.jsonl", [f"Answer {i}: I would like a garden." for i in range(40)])
     n = 40 * 2 + 1  # two metrics per wish answer, one for the capital question; all prompts distinct
     with ChatServer() as ref_srv:
         ref = tmp_path / "ref.raw.jsonl"
-        _check(_run_cmd(samples, qset, _params(tmp_path, ref_srv.base_url, "ref.yaml"), ref, tmp_path / "ref-cache"))
+        assert _emlab(*_run_cmd(samples, qset, _params(tmp_path, ref_srv.base_url, "ref.yaml"), ref, tmp_path / "ref-cache")[3:]) == 0
     assert len(ref.read_text().splitlines()) == n
 
     out, cache = tmp_path / "killed.raw.jsonl", tmp_path / "cache"
