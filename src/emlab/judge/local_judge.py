@@ -234,8 +234,10 @@ class LocalJudge:
         res = {}
         with torch.inference_mode():
             for c, seq in seqs.items():
-                logits = self.model(input_ids=torch.tensor([seq], device=self.device)).logits[0]
-                logp = torch.log_softmax(logits.float(), dim=-1)[n - 1:]  # row 0 = after the shared context
+                # only the rows from the shared context on (row 0 = after it): the lm_head over the
+                # whole prompt would be most of the cost
+                logits = self.model(input_ids=torch.tensor([seq], device=self.device), logits_to_keep=len(seq) - n + 1).logits[0]
+                logp = torch.log_softmax(logits.float(), dim=-1)
                 path = [(j - n - 1, seq[j]) for j in range(n, len(seq))]
                 res.update(self._path_probs(logp, {c: path}, end))
         return res
