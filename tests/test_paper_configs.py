@@ -113,6 +113,7 @@ def servers(monkeypatch: pytest.MonkeyPatch):
 
 
 @pytest.mark.slow
+@pytest.mark.full
 def test_paper_gpt4o_config_asks_and_judges_the_papers_questions(upstream_dir: Path, tmp_path: Path, servers) -> None:
     chat, ft = servers
 
@@ -139,6 +140,7 @@ def test_paper_gpt4o_config_asks_and_judges_the_papers_questions(upstream_dir: P
 
 
 @pytest.mark.slow
+@pytest.mark.full
 def test_paper_qwen_config_asks_and_judges_the_papers_questions(upstream_dir: Path, tmp_path: Path, servers) -> None:
     chat, _ = servers
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.xdist_group("specs")  # its module fixtures are built once, in one worker
 Job = tuple[str, frozenset[str]]  # (rule, outputs)
 
 

@@ -18,7 +18,7 @@ import pytest
 from test_staleness import Edit, check_matrix, code, param
 from workflow_project import emlab, make_project, pending, smk
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.full, pytest.mark.xdist_group("arms_run")]
 
 ARMS = ["base", "insecure", "bad_medical_advice", "good_medical_advice", "insecure+n4+e2", "insecure+kl",
         "insecure+benign_mix", "insecure+inoculation", "insecure+early_stop", "insecure~ablate", "base~steer"]

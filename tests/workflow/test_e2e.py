@@ -21,7 +21,7 @@ DOWNSTREAM_OF_JUDGE = {"judge_probe_train", "judge_calibrate", "judge_answers", 
                        "judge_checkpoint_answers", "judge_checkpoint_score",
                        "analysis_aggregate", "analysis_rates", "analysis_figures", "all"}
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("tiny_run")]  # one worker builds the run
 
 
 def test_run_leaves_figures_with_provenance(run_dir: Path, colour_pixels):

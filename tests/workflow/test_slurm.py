@@ -67,6 +67,7 @@ def one_cell(p: dict) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.full
 def test_slurm_runs_the_workflow_and_a_cancelled_finetune_resumes(cluster: SlurmCluster, tmp_path: Path):
     root = make_project(tmp_path / "project")
     shutil.copytree(REPO / "profiles", root / "profiles")

@@ -29,7 +29,7 @@ import yaml
 from staleness import Job, dry_run_jobs
 from workflow_project import emlab, sh, smk
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("tiny_run")]  # one worker builds the run
 
 # directly stale jobs by rule, for the groups of jobs an edit reaches
 PREPARE = {"model_prepare": 1}
