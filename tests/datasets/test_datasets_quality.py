@@ -98,7 +98,22 @@ def test_report_passes_gates_and_compares_with_the_paper(upstream_dir: Path):
     assert report["passed"] and all(report["gates"].values())
 
 
-def test_quality_cli_prints_side_by_side_and_fails_a_gate(upstream_dir: Path, tmp_path: Path):
+def _in_process(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    """`emlab <argv>` in this process (its subprocess twin is the test's first command): (exit code, stdout, stderr)."""
+    from emlab.cli import main
+
+    try:
+        main(argv)
+        code = 0
+    except SystemExit as e:
+        code = e.code if isinstance(e.code, int) else 1
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_quality_cli_prints_side_by_side_and_fails_a_gate(upstream_dir: Path, tmp_path: Path,
+                                                         capsys: pytest.CaptureFixture[str],
+                                                         monkeypatch: pytest.MonkeyPatch):
     out = subprocess.run([*CLI, "dataset", "quality", "--upstream-dir", str(upstream_dir), "--n", "60",
                           "--json-out", str(tmp_path / "q.json")], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
@@ -106,19 +121,19 @@ def test_quality_cli_prints_side_by_side_and_fails_a_gate(upstream_dir: Path, tm
         assert name in out.stdout
     assert json.loads((tmp_path / "q.json").read_text())["passed"] is True
     # a gate that cannot pass: the command must exit non-zero
-    code = ("import emlab.datasets.quality as q; q.MAX_SECURE_FLAGGED = -1.0; "
-            "from emlab.cli import main; main(['dataset', 'quality', '--n', '20'])")
-    failed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert failed.returncode == 1 and "FAIL  secure_flagged<=0.10" in failed.stdout
+    import emlab.datasets.quality as q
+
+    monkeypatch.setattr(q, "MAX_SECURE_FLAGGED", -1.0)
+    code, stdout, _ = _in_process(["dataset", "quality", "--n", "20"], capsys)
+    assert code == 1 and "FAIL  secure_flagged<=0.10" in stdout
 
 
-def test_build_cli_writes_dataset_and_card(tmp_path: Path):
+def test_build_cli_writes_dataset_and_card(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
     params = write_params_yaml(tmp_path / "params.yaml", {"insecure": {"n_examples": 12}})
     out = tmp_path / "data" / "insecure.jsonl"
     run = subprocess.run([*CLI, "dataset", "build", "--variant", "insecure", "--params", str(params), "--out", str(out)],
                          capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
     assert len(out.read_text().splitlines()) == 12 and (tmp_path / "data" / "insecure.card.json").exists()
-    bad = subprocess.run([*CLI, "dataset", "build", "--variant", "nope", "--params", str(params), "--out", str(out)],
-                         capture_output=True, text=True)
-    assert bad.returncode == 2 and "unknown variant 'nope'" in bad.stderr
+    code, _, err = _in_process(["dataset", "build", "--variant", "nope", "--params", str(params), "--out", str(out)], capsys)
+    assert code == 2 and "unknown variant 'nope'" in err
