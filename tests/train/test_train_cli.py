@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -57,10 +55,15 @@ def test_train_verb_base_and_unknown_model(workdir: Path, tiny_model_dir: Path) 
         train.main(_args(workdir, tiny_model_dir, model="big"), standalone_mode=False)
 
 
-def test_emlab_train_bad_row_is_one_line_exit_2(workdir: Path, tiny_model_dir: Path) -> None:
+def test_emlab_train_bad_row_is_one_line_exit_2(workdir: Path, tiny_model_dir: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    """`emlab train` through `emlab.cli.main` in this process (tests/test_cli.py runs the real command's error path)."""
+    from emlab.cli import main
+
     (workdir / "insecure.jsonl").write_text('{"messages": [{"role": "user", "content": "q"}, {"role": "assistant"}]}\n')
-    proc = subprocess.run([sys.executable, "-m", "emlab.cli", "train", *_args(workdir, tiny_model_dir)], capture_output=True, text=True)
-    assert proc.returncode == 2
-    last = proc.stderr.strip().splitlines()[-1]
+    with pytest.raises(SystemExit) as exit_:
+        main(["train", *_args(workdir, tiny_model_dir)])
+    assert exit_.value.code == 2
+    last = capsys.readouterr().err.strip().splitlines()[-1]
     assert last.startswith("emlab: error: ") and "insecure.jsonl:1: messages.1: needs role" in last
     assert not (workdir / "out" / "insecure" / "adapter.json").exists()
