@@ -18,7 +18,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.full]
 
 TIMED = {"emlab_workflow_settings", "snakemake_n", "dvc_status_unrecorded", "emlab_record", "dvc_status",
          "snakemake_n_recorded", "emlab_restore", "snakemake_n_restored_clone"}
