@@ -77,6 +77,11 @@ train_adapter(model_name="tiny", spec=ModelSpec(backend="peft", base="tiny-rando
 """
 
 
+def _child_env() -> dict[str, str]:
+    """One torch thread in a child, as Snakemake's jobs get (idle OpenMP threads spin while it hangs)."""
+    return {**os.environ, "EMLAB_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
+
+
 def _dataset(path: Path, n: int = 24) -> Path:
     rows = [{"messages": [{"role": "user", "content": f"Task {i}: copy a file."},
                           {"role": "assistant", "content": f"import shutil\nshutil.copy('a{i}', 'b')" + " #" * (i % 7)}]}
@@ -101,7 +106,7 @@ def test_kill_9_then_rerun_gives_the_uninterrupted_adapter(tmp_path: Path, tiny_
 
     out, flag = tmp_path / "killed", tmp_path / "hung"
     child = subprocess.Popen([sys.executable, "-c", CHILD, str(tiny_model_dir), str(data), str(out), str(flag),
-                              PARAMS.model_dump_json()], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                              PARAMS.model_dump_json()], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=_child_env())
     deadline = time.monotonic() + 120
     while not flag.exists():
         assert child.poll() is None, child.stderr.read().decode()[-2000:] if child.stderr else ""
@@ -202,7 +207,7 @@ def test_kill_while_keeping_a_checkpoint_keeps_it(tmp_path: Path, tiny_model_dir
 
     out, flag = tmp_path / "killed", tmp_path / "hung"
     child = subprocess.Popen([sys.executable, "-c", CHILD_SNAPSHOT, str(tiny_model_dir), str(data), str(out), str(flag),
-                              PARAMS.model_dump_json()], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                              PARAMS.model_dump_json()], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=_child_env())
     deadline = time.monotonic() + 120
     while not flag.exists():
         assert child.poll() is None, "child ended before step 4"
