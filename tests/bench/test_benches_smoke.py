@@ -18,6 +18,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -68,3 +70,10 @@ def test_judge_bench_smoke() -> None:
                 "sequential_vs_latency_bound", "concurrent_vs_latency_bound"):
         assert _positive(out[key]), key
     assert out["sequential_vs_latency_bound"] <= 1.05  # no faster than the server's latency allows
+
+
+@pytest.mark.full
+def test_direction_bench_smoke() -> None:
+    out = _bench("direction_steering.py", "--smoke")
+    assert out["sampling"]["max_abs_cos_with_direction_when_ablated"] < 1e-5
+    assert _positive(out["held_out"]["auroc_ratio_vs_random"]) and _positive(out["sampling"]["ablate_vs_none_tokens_per_s"])
