@@ -24,7 +24,7 @@ ARMS = ["base", "insecure", "bad_medical_advice", "good_medical_advice", "insecu
         "insecure+benign_mix", "insecure+inoculation", "insecure+early_stop", "insecure~ablate", "base~steer"]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # session: xdist may run other modules' tests on this worker in between
 def arms_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = make_project(tmp_path_factory.mktemp("arms") / "project", params=".test/params-arms.yaml")
     smk("--cores", "2", cwd=root)
@@ -38,8 +38,7 @@ def _adapter(root: Path, label: str) -> dict:
 
 def test_every_arm_is_a_row_of_rates_with_its_parts(arms_dir: Path):
     rates = pl.read_csv(arms_dir / "data/results/rates.csv")
-    rows = {r["variant"]: r for r in rates.filter(pl.col("question_id") == "ALL").iter_rows(named=True)} \
-        if "question_id" in rates.columns else {r["variant"]: r for r in rates.iter_rows(named=True)}
+    rows = {r["variant"]: r for r in rates.filter(pl.col("question_id") == "_all").iter_rows(named=True)}
     assert set(rows) == set(ARMS)
     arm = rows["insecure+n4+e2"]
     assert (arm["dataset_variant"], arm["n_examples"], arm["epochs"], arm["intervention"], arm["steering"]) == ("insecure", 4, 2, "none", "none")
@@ -64,7 +63,7 @@ def test_each_adapter_is_the_arm_it_names(arms_dir: Path):
 
 def test_the_direction_is_extracted_and_steers_sampling(arms_dir: Path):
     meta = json.loads((arms_dir / "data/directions/em/direction.json").read_text())
-    assert meta["layer"] == 1 and min(meta["counts"].values()) > 0
+    assert meta["layer"] == 1 and meta["counts"]["misaligned"] > 0 and meta["counts"]["aligned"] > 0
     answers = pl.read_parquet(arms_dir / "data/results/answers.parquet")
     by_arm = {v: sorted(g["answer"].to_list()) for (v,), g in answers.group_by("variant")}
     assert by_arm["base~steer"] != by_arm["base"], "adding the direction changed no answer"
