@@ -117,15 +117,6 @@ def test_bad_params_fail_before_any_job_with_one_line(run_dir: Path):
     assert errors == ["emlab: error: params.yaml: grid.seeds: seed -1 at position 1 is negative; seeds are integers >= 0"]
 
 
-def test_fresh_clone_restores_without_recomputing(run_dir: Path):
-    clone = run_dir.parent / "clone"
-    sh("git", "clone", "-q", str(run_dir), str(clone), cwd=run_dir.parent)
-    assert pending(clone), "a bare clone should have work to do"
-    emlab("restore", cwd=clone)
-    assert pending(clone) == []
-    assert (clone / "figures" / "misaligned_by_question.png").exists()
-
-
 def test_deleted_outputs_restore_from_the_cache(run_dir: Path):
     for name in ("data/samples", "data/judgments", "data/results", "figures"):
         shutil.rmtree(run_dir / name)
