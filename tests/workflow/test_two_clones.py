@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from workflow_project import pending, sh
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("tiny_run")]  # one worker builds the run
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("tiny_clone")]  # beside the clone's staleness tests
 
 #: every file a reader of the results looks at
 RESULTS = ("figures", "data/results")
