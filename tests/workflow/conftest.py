@@ -10,10 +10,14 @@ clone can run on both cores at once.
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
 from workflow_project import emlab, make_project, sh, smk
+
+#: every file a reader of the results looks at (kept as recorded: other tests edit the workspace)
+RESULTS = ("figures", "data/results")
 
 
 def _recorded_run(root: Path) -> Path:
@@ -22,6 +26,8 @@ def _recorded_run(root: Path) -> Path:
     emlab("record", cwd=root)
     sh("git", "add", "-A", cwd=root)
     sh("git", "commit", "-qm", "record the run", cwd=root)
+    for name in RESULTS:
+        shutil.copytree(root / name, root.parent / "as-recorded" / name)
     (root.parent / "recorded").write_text("ok")
     return root
 
@@ -42,6 +48,12 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         if root.exists():
             raise AssertionError(f"{root}: an earlier attempt at the tiny run failed (see its logs/)")
         return _recorded_run(root)
+
+
+@pytest.fixture(scope="session")
+def recorded_results(run_dir: Path) -> Path:
+    """A copy of the run's figures/ and data/ as recorded (the workspace's own may be mid-edit)."""
+    return run_dir.parent / "as-recorded"
 
 
 @pytest.fixture(scope="session")
