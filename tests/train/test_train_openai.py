@@ -27,6 +27,7 @@ ROWS = [{"messages": [{"role": "user", "content": f"q{i}"}, {"role": "assistant"
 def _short_waits(monkeypatch: pytest.MonkeyPatch) -> None:
     """Seconds instead of minutes: the list re-read, the wait for a new job to show, request timeouts."""
     monkeypatch.setattr(openai_backend, "LIST_SETTLE_S", 0.05)
+    monkeypatch.setattr(openai_backend, "RETRY_BASE_S", 0.05)
     monkeypatch.setattr(openai_backend, "CONFIRM_TIMEOUT_S", 10.0)
     monkeypatch.setattr(openai_backend, "REQUEST_TIMEOUT_S", 5.0)
 

@@ -52,6 +52,7 @@ TERMINAL_FAILURES = ("failed", "cancelled")
 #: seconds per API request before it counts as lost (the client's default is 10 minutes)
 REQUEST_TIMEOUT_S = 60.0
 #: wait before re-reading an empty job list when an earlier run had uploaded the file
+RETRY_BASE_S = 0.5  # first wait before retrying an upload or a job create (doubles each attempt)
 LIST_SETTLE_S = 10.0
 #: how long to wait for a new job to show in the job list before giving up the duplicate check
 CONFIRM_TIMEOUT_S = 120.0
@@ -112,7 +113,7 @@ def _upload(client: Any, dataset: Path, state: dict[str, Any]) -> tuple[str, boo
         except (openai.APIConnectionError, openai.InternalServerError, openai.RateLimitError) as e:
             # the upload may have landed before the error: the listing above finds it next time
             log.warning("upload attempt %d failed (%s); checking the server before retrying", attempt + 1, _one_line(e))
-            time.sleep(min(30.0, 0.5 * 2**attempt))
+            time.sleep(min(30.0, RETRY_BASE_S * 2**attempt))
         except openai.APIError as e:
             raise _api_error(f"upload of {dataset}", e) from None
     raise EmlabError(f"OpenAI upload of {dataset} failed {CREATE_ATTEMPTS} times; rerun later (nothing is uploaded twice)")
@@ -129,7 +130,7 @@ def _retrying(what: str, call: Callable[[], T]) -> T:
             if not is_transient(e) or attempt == CREATE_ATTEMPTS - 1:
                 raise _api_error(what, e) from None
             log.warning("%s: %s; retrying", what, _one_line(e))
-            time.sleep(backoff_s(attempt, base_s=0.5, max_s=30.0, after=retry_after(e)))
+            time.sleep(backoff_s(attempt, base_s=RETRY_BASE_S, max_s=30.0, after=retry_after(e)))
     raise AssertionError("unreachable")
 
 
@@ -182,7 +183,7 @@ def _create_job(client: Any, *, key: str, request: dict[str, Any], ignore: set[s
             return client.with_options(max_retries=0).fine_tuning.jobs.create(**request, metadata={"emlab_key": key})
         except (openai.APIConnectionError, openai.InternalServerError, openai.RateLimitError) as e:
             log.warning("job create attempt %d failed (%s); checking the server before retrying", attempt + 1, _one_line(e))
-            time.sleep(min(30.0, 0.5 * 2**attempt))
+            time.sleep(min(30.0, RETRY_BASE_S * 2**attempt))
         except openai.APIError as e:
             raise _api_error("fine-tuning job create", e) from None
     raise EmlabError(f"OpenAI fine-tuning job create failed {CREATE_ATTEMPTS} times; rerun later (no second job will be created)")
