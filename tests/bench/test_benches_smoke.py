@@ -21,6 +21,8 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
+# Benches are not the development loop: their smoke runs are in `make test-full` (and CI).
+pytestmark = pytest.mark.full
 
 
 def _bench(name: str, *args: str) -> dict:
@@ -72,7 +74,6 @@ def test_judge_bench_smoke() -> None:
     assert out["sequential_vs_latency_bound"] <= 1.05  # no faster than the server's latency allows
 
 
-@pytest.mark.full
 def test_direction_bench_smoke() -> None:
     out = _bench("direction_steering.py", "--smoke")
     assert out["sampling"]["max_abs_cos_with_direction_when_ablated"] < 1e-5

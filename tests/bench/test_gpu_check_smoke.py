@@ -17,6 +17,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[2]
 PARTS = {"peak", "train_0.5b", "train_7b", "train_4bit", "sample_hf", "sample_vllm"}
 ARM_KEYS = ("tokens_per_s", "useful_tflops_per_s", "mfu_vs_measured", "first_step_loss", "non_pad_tokens")
@@ -24,6 +26,9 @@ ARM_KEYS = ("tokens_per_s", "useful_tflops_per_s", "mfu_vs_measured", "first_ste
 
 def _positive(x: object) -> bool:
     return isinstance(x, (int, float)) and math.isfinite(x) and x > 0
+
+
+pytestmark = pytest.mark.full  # benches' smoke runs are in make test-full (and CI)
 
 
 def test_gpu_check_smoke(tmp_path: Path) -> None:
