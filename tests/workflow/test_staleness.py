@@ -31,7 +31,7 @@ from workflow_project import emlab, sh, smk
 
 pytestmark = pytest.mark.slow
 IN_WORKSPACE = pytest.mark.xdist_group("tiny_run")  # tests in the run's workspace share a worker
-IN_CLONE = pytest.mark.xdist_group("tiny_clone")  # those in its restored clone another (both cores)
+IN_CLONE = pytest.mark.xdist_group("tiny_run")  # and those in its restored clone: the other core runs the unit tests meanwhile
 
 # directly stale jobs by rule, for the groups of jobs an edit reaches
 PREPARE = {"model_prepare": 1}

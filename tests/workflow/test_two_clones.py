@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from workflow_project import pending, sh
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("tiny_clone")]  # beside the clone's staleness tests
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("tiny_run")]  # with the other tests of the run
 
 #: every file a reader of the results looks at
 RESULTS = ("figures", "data/results")
