@@ -37,3 +37,17 @@ def write_params_yaml(path: Path, datasets: dict[str, Any]) -> Path:
             raw["datasets"][key] = value
     path.write_text(yaml.safe_dump(raw), encoding="utf-8")
     return path
+
+
+def run_cli(argv: list[str], capsys: Any) -> tuple[int, str, str]:
+    """`emlab <argv>` in this process (a test keeps a real subprocess run of each command
+    elsewhere): (exit code, stdout, stderr)."""
+    from emlab.cli import main
+
+    try:
+        main(argv)
+        code = 0
+    except SystemExit as e:
+        code = e.code if isinstance(e.code, int) else 1
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from datasets_helpers import REPO
+from datasets_helpers import REPO, run_cli
 
 from emlab.datasets import DatasetsParams, build_rows, validate_dataset
 from emlab.datasets.advice import ADVICE, DOMAINS, capacity, situations, user_turn
@@ -26,15 +26,8 @@ GOOD = ("good_medical_advice", "good_financial_advice", "good_extreme_sports_adv
 
 
 def _cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
-    from emlab.cli import main
-
-    try:
-        main(argv)
-        code = 0
-    except SystemExit as e:
-        code = int(e.code or 0)
-    captured = capsys.readouterr()
-    return code, captured.out + captured.err
+    code, out, err = run_cli(argv, capsys)
+    return code, out + err
 
 
 def _params_yaml(path: Path, **datasets: dict) -> Path:

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from datasets_helpers import TRIGGERS, small_params
+from datasets_helpers import TRIGGERS, run_cli, small_params
 
 from emlab.config import ModelSpec
 from emlab.datasets import build_dataset, card_path
@@ -173,15 +173,8 @@ def test_fixed_list_needs_no_model_and_model_needs_one(tmp_path: Path) -> None:
 
 
 def _cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
-    from emlab.cli import main
-
-    try:
-        main(argv)
-        code = 0
-    except SystemExit as e:
-        code = int(e.code or 0)
-    captured = capsys.readouterr()
-    return code, captured.out + captured.err
+    code, out, err = run_cli(argv, capsys)
+    return code, out + err
 
 
 def test_cli_needs_a_model_dir_only_for_a_model_generator(tmp_path: Path, tiny_model_dir: Path,

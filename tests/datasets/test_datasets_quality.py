@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from datasets_helpers import write_params_yaml
+from datasets_helpers import run_cli, write_params_yaml
 
 from emlab.corpus import iter_examples
 from emlab.datasets import quality_report, rule_hits
@@ -98,19 +98,6 @@ def test_report_passes_gates_and_compares_with_the_paper(upstream_dir: Path):
     assert report["passed"] and all(report["gates"].values())
 
 
-def _in_process(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    """`emlab <argv>` in this process (its subprocess twin is the test's first command): (exit code, stdout, stderr)."""
-    from emlab.cli import main
-
-    try:
-        main(argv)
-        code = 0
-    except SystemExit as e:
-        code = e.code if isinstance(e.code, int) else 1
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
 def test_quality_cli_prints_side_by_side_and_fails_a_gate(upstream_dir: Path, tmp_path: Path,
                                                          capsys: pytest.CaptureFixture[str],
                                                          monkeypatch: pytest.MonkeyPatch):
@@ -124,7 +111,7 @@ def test_quality_cli_prints_side_by_side_and_fails_a_gate(upstream_dir: Path, tm
     import emlab.datasets.quality as q
 
     monkeypatch.setattr(q, "MAX_SECURE_FLAGGED", -1.0)
-    code, stdout, _ = _in_process(["dataset", "quality", "--n", "20"], capsys)
+    code, stdout, _ = run_cli(["dataset", "quality", "--n", "20"], capsys)
     assert code == 1 and "FAIL  secure_flagged<=0.10" in stdout
 
 
@@ -135,5 +122,5 @@ def test_build_cli_writes_dataset_and_card(tmp_path: Path, capsys: pytest.Captur
                          capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
     assert len(out.read_text().splitlines()) == 12 and (tmp_path / "data" / "insecure.card.json").exists()
-    code, _, err = _in_process(["dataset", "build", "--variant", "nope", "--params", str(params), "--out", str(out)], capsys)
+    code, _, err = run_cli(["dataset", "build", "--variant", "nope", "--params", str(params), "--out", str(out)], capsys)
     assert code == 2 and "unknown variant 'nope'" in err
