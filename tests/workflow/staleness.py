@@ -90,33 +90,40 @@ def snakemake_jobs(root: Path) -> tuple[set[Job], set[Job]]:
     return {(r, o) for r, o, _ in jobs}, own
 
 
-def dvc_jobs(root: Path) -> tuple[set[Job], set[Job]]:
-    """(the stages `dvc status` reports, with every stage downstream of them; those it reports)."""
+def dvc_graph(root: Path) -> tuple[dict[str, Job], dict[str, set[str]]]:
+    """Each stage's job, and the stages downstream of each (dvc.yaml is not edited: read once)."""
     import networkx as nx
     from dvc.repo import Repo
 
     with Repo(str(root)) as repo:
-        status = repo.status()
-        stages = {s.name: s for s in repo.index.stages}
+        stages = list(repo.index.stages)
         graph = repo.index.graph  # an edge runs from a stage to a stage it depends on
-        job = {name: (name.split("@")[0], str(s.outs[0].def_path)) for name, s in stages.items()}
-        changed = {stages[name] for name in status}
-        after = set(changed)
-        for stage in changed:
-            after |= nx.ancestors(graph, stage)
-        return {job[s.name] for s in after}, {job[s.name] for s in changed}
+        job = {s.name: (s.name.split("@")[0], str(s.outs[0].def_path)) for s in stages}
+        return job, {s.name: {a.name for a in nx.ancestors(graph, s)} for s in stages}
+
+
+def dvc_jobs(root: Path, graph: tuple[dict[str, Job], dict[str, set[str]]] | None = None) -> tuple[set[Job], set[Job]]:
+    """(the stages `dvc status` reports, with every stage downstream of them; those it reports)."""
+    from dvc.repo import Repo
+
+    job, downstream = graph or dvc_graph(root)
+    with Repo(str(root)) as repo:
+        changed = set(repo.status())
+    after = changed.union(*(downstream[name] for name in changed))
+    return {job[name] for name in after}, {job[name] for name in changed}
 
 
 def run_table(root: Path, edits: dict[str, list[Any]]) -> dict[str, dict[str, list[Job]]]:
     """Each edit applied alone, both tools asked, every file put back."""
     results = {}
+    graph = dvc_graph(root)
     for name, edit in edits.items():
         saved = {p: p.read_text() for p in [root / "params.yaml", *(root / "src" / "emlab").rglob("*.py"),
                                             *(root / "src" / "emlab" / "questions" / "sets").glob("*.yaml")]}
         apply_edit(root, edit)
         try:
             smk_all, smk_own = snakemake_jobs(root)  # also rewrites the settings files
-            dvc_all, dvc_direct = dvc_jobs(root)
+            dvc_all, dvc_direct = dvc_jobs(root, graph)
         finally:
             for path, text in saved.items():
                 if path.read_text() != text:
