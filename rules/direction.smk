@@ -6,10 +6,6 @@ rule direction_extract:
         **declared_inputs("direction_extract"),
     output:
         directory(declared_output("direction_extract", "direction")),
-    params:
-        layer=lambda wc: PARAMS.directions[wc.direction].layer,
-        aligned_min=lambda wc: PARAMS.directions[wc.direction].aligned_min,
-        model=lambda wc: PARAMS.directions[wc.direction].model,
     threads: 1
     resources:
         **job_resources("direction_extract"),
@@ -18,6 +14,6 @@ rule direction_extract:
     log:
         "logs/directions/{direction}.log",
     shell:
-        "EMLAB_THREADS={threads} emlab direction extract --model {params.model} --model-dir {input.model}"
-        " --adapter {input.adapter} --samples {input.samples} --scores {input.scores} --layer {params.layer}"
-        " --aligned-min {params.aligned_min} --params {input.settings} --out {output} > {log} 2>&1"
+        "EMLAB_THREADS={threads} emlab direction extract --direction {wildcards.direction} --model-dir {input.model}"
+        " --adapter {input.adapter} --samples {input.samples} --scores {input.scores}"
+        " --params {input.settings} --out {output} > {log} 2>&1"

@@ -297,8 +297,9 @@ def test_cli_extracts_end_to_end(tiny_model_dir: Path, tmp_path: Path, capsys: p
                       "grid: {models: [tiny], variants: [base], seeds: [0]}\nanalysis: {aligned_threshold: 10}\n"
                       "sample: {max_new_tokens: 4, batch_size: 2}\ndirections: {d: {model: tiny, variant: base, layer: 2}}\n"
                       "steering: {up: {direction: d, mode: add, coefficient: 6}}\n")
-    main(["direction", "extract", "--model-dir", str(tiny_model_dir), "--samples", str(samples), "--scores", str(scores),
-          "--layer", "2", "--params", str(params), "--model", "tiny", "--out", str(tmp_path / "d")])
+    # the workflow's route: the layer, aligned_min and model are directions.d's in --params
+    main(["direction", "extract", "--direction", "d", "--model-dir", str(tiny_model_dir), "--samples", str(samples),
+          "--scores", str(scores), "--params", str(params), "--out", str(tmp_path / "d")])
     meta = json.loads((tmp_path / "d" / "direction.json").read_text())
     # aligned < 10 keeps one misaligned answer (the one at 12 is now in between)
     assert meta["counts"]["misaligned"] == 1 and meta["classes"]["aligned_threshold"] == 10 and meta["model"] == "tiny"
@@ -321,3 +322,12 @@ def test_cli_extracts_end_to_end(tiny_model_dir: Path, tmp_path: Path, capsys: p
               "--layer", "1", "--params", str(params), "--out", str(tmp_path / "e")])
     err = capsys.readouterr().err
     assert code.value.code == 2 and err.startswith("emlab: error: no misaligned answer among the 1 judged answers") and err.count("\n") == 1
+    # one route at a time, and a direction the params do not name
+    for extra, message in ((["--direction", "d", "--layer", "1"], "--direction d: its layer and aligned_min come from"),
+                           (["--direction", "nope"], "directions.nope: not there (keys: d)"),
+                           ([], "give --direction NAME (from --params) or --layer")):
+        with pytest.raises(SystemExit) as code:
+            main(["direction", "extract", "--model-dir", str(tiny_model_dir), "--samples", str(samples), "--scores", str(scores),
+                  "--params", str(params), "--out", str(tmp_path / "f"), *extra])
+        err = capsys.readouterr().err
+        assert code.value.code == 2 and message in err and err.count("\n") == 1, err

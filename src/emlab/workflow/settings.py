@@ -165,6 +165,8 @@ class DeclaredParams:
             return config.GridParams.model_validate(value)
         if name == "interventions":
             return {k: config.InterventionSpec.model_validate(v) for k, v in value.items()}
+        if name == "directions":
+            return {k: config.DirectionSource.model_validate(v) for k, v in value.items()}
         return value  # triggers, question_set, paper_tasks: plain data
 
     @property
