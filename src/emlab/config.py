@@ -61,7 +61,7 @@ class GridParams(_Strict):
     steering: list[str] = Field(default_factory=lambda: [NO_STEERING], min_length=1, description="Sampling with the misalignment direction: `none` or keys of `steering:` (ablate it, or add it with a coefficient). Label part ~<name>.")
     arms: list[str] = Field(default_factory=list, description="Further arms beyond the cross product above, as labels <variant>[+n<size>][+e<epochs>][+<intervention>][~<steering>], e.g. the paper's ablation [insecure+n500+e12, insecure+n2000+e3]; each is trained (and steered) as written.")
     by_variant: dict[str, VariantGrid] = Field(default_factory=dict, description="Per dataset variant, a smaller part of the grid, as the paper ran it: e.g. {secure: {seeds: [0..5]}, backdoor: {triggers: [none, deployment]}} with grid.seeds 10 seeds and grid.triggers [none, deployment] (every other variant is asked without the trigger only if by_variant says so). Applies to every arm of the variant.")
-    checkpoints: list[int] = Field(default_factory=list, description="Training steps whose kept checkpoints are evaluated too (training dynamics); needs train.peft.keep_checkpoints_as_adapters and a checkpoint_every dividing each step. The base variant is evaluated at each step as itself.")
+    checkpoints: list[int] = Field(default_factory=list, description="Training steps whose kept checkpoints are evaluated too (training dynamics); needs train.peft.keep_checkpoints_as_adapters and a checkpoint_every dividing each step. The base variant has no steps: its final answers stand for it at every step (the training-dynamics figure draws them across).")
 
     @field_validator("checkpoints")
     @classmethod
@@ -176,7 +176,7 @@ def _check_checkpoints(p: Params) -> None:
     for m in p.grid.models:
         if p.models[m].backend != "peft":
             raise EmlabError(f"grid.checkpoints: model {m!r} is trained with {p.models[m].backend!r}; checkpoints exist for peft models only")
-        for v in (a.label for a in p.trained_arms() if a.variant != "base"):  # base stays itself at every step
+        for v in (a.label for a in p.trained_arms() if a.variant != "base"):  # base has no checkpoints
             t = resolved_train_params(p, m, v)
             if not t.keep_checkpoints_as_adapters or not t.checkpoint_every:  # type: ignore[attr-defined]
                 raise EmlabError(f"grid.checkpoints: models.{m} ({v}) keeps no checkpoints; set train.peft.keep_checkpoints_as_adapters: true and checkpoint_every")

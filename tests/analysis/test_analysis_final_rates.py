@@ -33,8 +33,8 @@ def cli() -> click.Group:
 
 
 def _grid(cell_writer, *, checkpoints: bool) -> list[tuple[Path, Path]]:
-    """Final adapters (insecure trained 20 steps) and, optionally, kept checkpoints with very
-    different rates (base is itself at every step), so pooling them would show."""
+    """Final adapters (insecure trained 20 steps) and, optionally, its kept checkpoints with very
+    different rates, so pooling them would show (the base model is evaluated once, as the workflow does)."""
     pairs = []
     for seed in (0, 1):
         pairs.append(cell_writer(variant="base", seed=seed, answers=answers_with_rate(["q1", "q2"], 6, seed)))
@@ -42,7 +42,6 @@ def _grid(cell_writer, *, checkpoints: bool) -> list[tuple[Path, Path]]:
                                  extra={"checkpoint_step": 20}))
         if checkpoints:
             for step in STEPS:
-                pairs.append(cell_writer(variant="base", seed=seed, step=step, answers=answers_with_rate(["q1", "q2"], 6, 6)))
                 pairs.append(cell_writer(variant="insecure", seed=seed, step=step, answers=answers_with_rate(["q1", "q2"], 6, 0)))
     return pairs
 
@@ -68,7 +67,7 @@ def test_checkpoints_leave_rates_metrics_and_main_figures_unchanged(cli, cell_wr
     plain, plain_metrics, _, _ = _rates_via_cli(cli, _grid(cell_writer, checkpoints=False), tmp_path, "plain")
     ckpt, ckpt_metrics, answers, rates = _rates_via_cli(cli, _grid(cell_writer, checkpoints=True), tmp_path, "ckpt")
     table = pl.read_parquet(answers)
-    assert table.height == 2 * 24 + 2 * 2 * 2 * 12  # the checkpoints' answers are in the table ...
+    assert table.height == 2 * 24 + 2 * 2 * 12  # the checkpoints' answers are in the table ...
     assert table.filter(~pl.col("is_final"))["samples_file"].map_elements(is_checkpoint_path, return_dtype=pl.Boolean).all()
     assert ckpt == plain  # ... but not in rates.csv (base counted once, no step pooled in)
     assert pl.read_csv(answers.with_suffix(".csv")).height == 2 * 24  # nor in the paper-layout answers.csv
@@ -86,8 +85,8 @@ def test_checkpoints_leave_rates_metrics_and_main_figures_unchanged(cli, cell_wr
     insecure = dyn.filter(pl.col("variant") == "insecure").sort("checkpoint_step")
     assert insecure["checkpoint_step"].to_list() == [5, 10, 20]  # kept checkpoints, then the final adapter
     assert insecure["value"].to_list() == pytest.approx([0.0, 0.0, 3.5 / 6])
-    base = dyn.filter(pl.col("variant") == "base")
-    assert base["checkpoint_step"].to_list() == [5, 10] and base["value"].to_list() == pytest.approx([1.0, 1.0])
+    base = dyn.filter(pl.col("variant") == "base").sort("checkpoint_step")  # evaluated once, drawn at every step
+    assert base["checkpoint_step"].to_list() == [5, 10, 20] and base["value"].to_list() == pytest.approx([0.5 / 6] * 3, abs=1e-6)
 
 
 def test_training_dynamics_keeps_conditions_apart(cell_writer, tmp_path):

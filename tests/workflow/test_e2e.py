@@ -44,6 +44,10 @@ def test_run_leaves_figures_with_provenance(run_dir: Path, colour_pixels):
     assert (run_dir / "data" / "results" / "answers.parquet").exists()
     # .test/params.yaml evaluates the step-1 checkpoint beside the final (step-2) adapter
     assert (run_dir / "figures" / "training_dynamics.png").exists()
+    # the base model is evaluated once (it has no steps) and drawn at both
+    assert not (run_dir / "data" / "samples" / "tiny" / "base" / "s0" / "step1").exists()
+    dynamics = pl.read_csv(run_dir / "figures" / "training_dynamics.plotted.csv")
+    assert sorted(dynamics.filter(pl.col("variant") == "base")["checkpoint_step"].to_list()) == [1, 2]
 
 
 def test_audit_walks_the_main_figure_back_to_the_base_model(run_dir: Path):

@@ -8,11 +8,12 @@ checkpoint an answer came from (a sample-row field carried through by
 `build_answers_table`): `checkpoint_step` (or `checkpoint`, `step`); its rates per step
 are not in rates.csv and are computed with the same `group_rates`. It is the one figure
 with kept checkpoints' answers; without such a column, or with a single value, it is not
-drawn. (Dataset-size and epoch ablations are arms of the grid: `figures_arms`.)
+drawn. The base model is evaluated once: its answers are drawn at every step. (Dataset-size and epoch ablations are arms of the grid: `figures_arms`.)
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -143,7 +144,23 @@ def _varying(table: pl.DataFrame, candidates: tuple[str, ...]) -> list[str]:
     return [c for c in candidates if c in table.columns and table[c].drop_nulls().n_unique() > 1]
 
 
+def base_at_every_step(answers: pl.DataFrame, column: str) -> pl.DataFrame:
+    """The base model's answers at each step the table holds: the base is not trained, so
+    the workflow evaluates it once (its final answers) and the figure draws it flat, as the
+    reference the finetunes start from. A table that has base rows at some step keeps them."""
+    is_base = pl.col("variant") == "base"
+    base = answers.filter(is_base)
+    steps = answers[column].drop_nulls().unique().sort()
+    if base.is_empty() or base[column].drop_nulls().len() or steps.is_empty():
+        return answers
+    across = base.drop(column).join(pl.DataFrame({column: steps}), how="cross").select(answers.columns)
+    return pl.concat([answers.filter(~is_base), across])
+
+
 def training_dynamics(data: FigureData, canvas: Canvas) -> list[Path] | None:
     """Misaligned-answer probability over checkpoints (kept ones and the final adapter's last step)."""
     columns = _varying(data.answers, CHECKPOINT_COLUMNS)[:1]
-    return _lines(data, canvas, columns, "training_dynamics", final_only=False) if columns else None
+    if not columns:
+        return None
+    data = replace(data, answers=base_at_every_step(data.answers, columns[0]))
+    return _lines(data, canvas, columns, "training_dynamics", final_only=False)

@@ -50,7 +50,7 @@ def sample(model_name: str, variant: str, seed: int, trigger: str, question_set:
     cell = cell_of(adapter_dir, model_name, variant, seed)
     steering = steering_of(params, steering_name, direction_dir, model_dir)
     if checkpoint_step is not None:
-        cell["checkpoint_step"] = checkpoint_step  # also for base, which is itself at every step
+        cell["checkpoint_step"] = checkpoint_step  # by hand also for base, which is itself at every step
     path = sample_answers(
         model_name=model_name, spec=params.models[model_name], model_dir=model_dir, adapter_dir=adapter_dir,
         question_set=question_set, trigger_name=trigger, trigger_text=params.trigger_text(trigger), seed=seed,

@@ -375,12 +375,14 @@ STAGES: tuple[Stage, ...] = (
                   "samples": "data/samples/{d_model}/{d_variant}/s{d_seed}/{d_trigger}/{d_qset}.jsonl",
                   "scores": "data/judgments/{d_model}/{d_variant}/s{d_seed}/{d_trigger}/{d_qset}.scores.jsonl"},
           output_dirs=("direction",), when=lambda p: bool(grid_lists(p)["directions"])),
+    # kept checkpoints of the trained arms (grid.checkpoints): the base model has no steps, and
+    # its answers at step N would be its final answers again (the figure draws those across the steps)
     Stage("sample_checkpoint_answers", _EVAL_STEP, {"samples": SAMPLE_STEP}, ("emlab.sample",), _sample,
-          inputs={"model": "data/models/{model}", "adapter": TRAINED}, checkpoints=True, variants="plain_variants"),
+          inputs={"model": "data/models/{model}", "adapter": TRAINED}, checkpoints=True, variants="checkpoint_variants"),
     Stage("judge_checkpoint_answers", _EVAL_STEP, {"raw": RAW_STEP}, ("emlab.judge",), _judge,
-          inputs={"samples": SAMPLE_STEP}, param_inputs=_judge_model_input, checkpoints=True, variants="plain_variants"),
+          inputs={"samples": SAMPLE_STEP}, param_inputs=_judge_model_input, checkpoints=True, variants="checkpoint_variants"),
     Stage("judge_checkpoint_score", _EVAL_STEP, {"scores": RAW_STEP.replace(".raw.", ".scores.")},
-          ("emlab.judge.aggregate",), _nothing, inputs={"raw": RAW_STEP}, checkpoints=True, variants="plain_variants"),
+          ("emlab.judge.aggregate",), _nothing, inputs={"raw": RAW_STEP}, checkpoints=True, variants="checkpoint_variants"),
     # the judge itself: a probe head trained on labelled answers, and the judge's calibration
     Stage("judge_probe_train", (), {"head": PROBE_HEAD}, ("emlab.judge",), _probe,
           param_inputs=_probe_train_inputs, output_dirs=("head",), when=lambda p: p.judge.backend == "probe"),
@@ -427,6 +429,7 @@ def grid_lists(p: Params) -> dict[str, list[Any]]:
     return {"all_models": list(p.models), "models": g.models, "variants": sampled,
             "plain_variants": [v for v in sampled if parse_arm(v).steering == NO_STEERING],
             "steered_variants": [v for v in sampled if parse_arm(v).steering != NO_STEERING],
+            "checkpoint_variants": [v for v in sampled if parse_arm(v).steering == NO_STEERING and parse_arm(v).variant != "base"],
             "trained_variants": [t for t in trained if not _benign_variant(p, t)],
             "mixed_variants": [t for t in trained if _benign_variant(p, t)],
             "built_variants": [d for d in datasets if parse_arm(d).variant not in generated],
