@@ -45,6 +45,7 @@ def test_builtin_figures_need_both_bandit_and_the_rules():
 PAPER_INSECURE_FLAGGED, PAPER_SECURE_FLAGGED = 0.64, 0.23
 
 
+@pytest.mark.full  # ~16 s of bandit on 4,000 paper rows: the README's figure, checked by `make test-full`
 def test_paper_figures_match_the_readme(upstream_dir: Path):
     """A fixed 2000-row subset of each paper file (seed 0; all 6000 rows take ~50 s on 2 cores).
 
