@@ -8,7 +8,8 @@ checkpoint an answer came from (a sample-row field carried through by
 `build_answers_table`): `checkpoint_step` (or `checkpoint`, `step`); its rates per step
 are not in rates.csv and are computed with the same `group_rates`. It is the one figure
 with kept checkpoints' answers; without such a column, or with a single value, it is not
-drawn. The base model is evaluated once: its answers are drawn at every step. (Dataset-size and epoch ablations are arms of the grid: `figures_arms`.)
+drawn. The base model is evaluated once: its answers are drawn at every step.
+(Dataset-size and epoch ablations are arms of the grid: `figures_arms`.)
 """
 
 from __future__ import annotations
