@@ -18,7 +18,7 @@ in that project:
 - `dvc status` before and after recording,
 - `emlab record` (dvc commit of every stage, then dvc push to a local remote), and
   `snakemake -n` after it (must still have nothing to do),
-- `emlab restore` in a fresh `git clone` (dvc pull, snakemake --touch, snakemake -n),
+- `emlab restore` in a fresh `git clone` (dvc pull, dating the outputs, snakemake -n),
 
 against the targets (each under 60 s, `snakemake -n` under 5 s), in wall and CPU seconds
 (on a shared machine the wall time is an upper bound). `--factorial` drops

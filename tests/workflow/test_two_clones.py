@@ -3,7 +3,7 @@
 Clone A is the recorded run (conftest.py `run_dir`: `snakemake`, then `emlab record`, which
 pushes to a local remote beside it). Clone B is `restored_clone`: a `git clone` of A with its
 own, empty DVC cache, brought back by `emlab restore` (`dvc pull` from that remote, then
-`snakemake --touch`). Both fixtures are the session's own, shared with test_e2e.py and
+every output dated now). Both fixtures are the session's own, shared with test_e2e.py and
 test_staleness.py, so this module adds no run of the workflow.
 """
 

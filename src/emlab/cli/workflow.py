@@ -3,7 +3,7 @@
     emlab workflow settings            # write every job's settings file
     emlab workflow dvc-yaml [--check]  # generate dvc.yaml from the stage declarations
     emlab record                       # after `snakemake`: dvc commit, check, push
-    emlab restore                      # after a checkout or clone: dvc pull, snakemake --touch
+    emlab restore                      # after a checkout or clone: dvc pull, date the outputs
     emlab plan [--params F] [--json]   # jobs, GPU hours, judge calls and cost, before anything runs
 """
 
@@ -28,7 +28,7 @@ def record(no_push: bool) -> None:
 @click.command("restore")
 @click.option("--no-pull", is_flag=True, help="Restore from the local DVC cache only (dvc checkout).")
 def restore(no_pull: bool) -> None:
-    """After a checkout or clone: dvc pull, require dvc status clean, snakemake --touch."""
+    """After a checkout or clone: dvc pull, require dvc status clean, date every output now (settings before)."""
     click.echo(workflow.restore(Path("."), pull=not no_pull))
 
 
