@@ -89,6 +89,20 @@ def test_checkpoints_leave_rates_metrics_and_main_figures_unchanged(cli, cell_wr
     assert base["checkpoint_step"].to_list() == [5, 10, 20] and base["value"].to_list() == pytest.approx([0.5 / 6] * 3, abs=1e-6)
 
 
+def test_base_is_drawn_at_every_step_only_when_it_has_no_step_of_its_own():
+    from emlab.analysis.figures_answers import base_at_every_step
+
+    table = pl.DataFrame({"variant": ["base", "insecure", "insecure"], "checkpoint_step": [None, 5, 20], "x": [1, 2, 3]})
+    drawn = base_at_every_step(table, "checkpoint_step")
+    assert drawn.filter(pl.col("variant") == "base").sort("checkpoint_step")["checkpoint_step"].to_list() == [5, 20]
+    assert drawn.filter(pl.col("variant") == "base")["x"].to_list() == [1, 1]
+    assert drawn.filter(pl.col("variant") == "insecure").equals(table.filter(pl.col("variant") == "insecure"))
+    # a table from a run that evaluated base at a step keeps its rows as they are; so does one without base
+    with_steps = table.vstack(pl.DataFrame({"variant": ["base"], "checkpoint_step": [5], "x": [4]}))
+    assert base_at_every_step(with_steps, "checkpoint_step").equals(with_steps)
+    assert base_at_every_step(table.filter(pl.col("variant") != "base"), "checkpoint_step").height == 2
+
+
 def test_training_dynamics_keeps_conditions_apart(cell_writer, tmp_path):
     """A variant sampled under two triggers gives two lines, never one line through both."""
     pairs = []
