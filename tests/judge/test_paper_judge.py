@@ -34,6 +34,7 @@ def _replayer(rows: list[dict]) -> tuple[dict[tuple[str, str], dict[str, float]]
     return recorded, replay
 
 
+@pytest.mark.full  # all 869 paper answers through the judge over HTTP (~12 s): checked by `make test-full`
 def test_openai_judge_replaying_gpt4o_dicts_reproduces_its_scores(upstream_dir: Path, tmp_path: Path) -> None:
     rows = paper_answers(upstream_dir)
     assert len(rows) == 869 and len({r["id"] for r in rows}) == 869
