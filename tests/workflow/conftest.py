@@ -2,19 +2,20 @@
 
 `.test/params.yaml` (a tiny random model with SmolLM2's tokenizer) runs in a fresh git +
 DVC repository holding a copy of the workflow and of emlab's source (workflow_project.py).
-Under pytest-xdist the run is made once per test run, by whichever worker needs it first
-(a file lock; the others wait), so the tests in the workspace and those in a restored
-clone can run on both cores at once.
+The run is made once per test run, also under pytest-xdist (`made_once`: whichever worker
+needs it first builds it, the others wait), so the tests in the workspace and those in a
+restored clone can run on both cores at once.
 """
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
 import pytest
 from workflow_project import emlab, make_project, sh, smk
+
+from made_once import made_once
 
 #: every file a reader of the results looks at (kept as recorded: other tests edit the workspace)
 RESULTS = ("figures", "data/results")
@@ -28,26 +29,13 @@ def _recorded_run(root: Path) -> Path:
     sh("git", "commit", "-qm", "record the run", cwd=root)
     for name in RESULTS:
         shutil.copytree(root / name, root.parent / "as-recorded" / name)
-    (root.parent / "recorded").write_text("ok")
     return root
 
 
 @pytest.fixture(scope="session")
 def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The tiny grid, run by Snakemake and recorded by `emlab record` (pushed to a local remote)."""
-    if not os.environ.get("PYTEST_XDIST_WORKER"):
-        return _recorded_run(tmp_path_factory.mktemp("workflow") / "project")
-    from filelock import FileLock
-
-    shared = tmp_path_factory.getbasetemp().parent / "workflow"  # this test run's, above each worker's folder
-    shared.mkdir(exist_ok=True)
-    with FileLock(str(shared / "run.lock")):
-        root = shared / "project"
-        if (shared / "recorded").exists():
-            return root
-        if root.exists():
-            raise AssertionError(f"{root}: an earlier attempt at the tiny run failed (see its logs/)")
-        return _recorded_run(root)
+    return made_once(tmp_path_factory, "workflow", lambda folder: _recorded_run(folder / "project"))
 
 
 @pytest.fixture(scope="session")
