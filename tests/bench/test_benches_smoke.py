@@ -78,3 +78,10 @@ def test_direction_bench_smoke() -> None:
     out = _bench("direction_steering.py", "--smoke")
     assert out["sampling"]["max_abs_cos_with_direction_when_ablated"] < 1e-5
     assert _positive(out["held_out"]["auroc_ratio_vs_random"]) and _positive(out["sampling"]["ablate_vs_none_tokens_per_s"])
+
+
+def test_dvc_lock_parse_bench_smoke() -> None:
+    out = _bench("dvc_lock_parse.py", "--smoke")
+    assert out["stages"] == 20
+    assert out["c_parser_installed"], "ruamel.yaml.clib is a dependency: DVC would parse dvc.lock in pure Python"
+    assert _positive(out["ratio_pure_to_installed"]) and _positive(out["parse_s"]["dvc_as_installed"])
